@@ -1,0 +1,404 @@
+//! FPDU reception (RFC 5044 §4, §6): finds FPDU boundaries in the in-order TCP
+//! stream, strips and checks markers, checks the CRC, and hands the ULPDU up as a
+//! header followed by runs of payload borrowed from the input, so the caller can
+//! place payload straight into its final buffer.
+//!
+//! The deframer holds no allocation and a fixed amount of state. Each call to
+//! [`Deframer::advance`] consumes input and reports at most one [`Event`]; the
+//! caller loops until [`Event::NeedInput`]. A ULPDU is only *complete* at
+//! [`Event::End`], after its CRC has been verified: payload reported before that
+//! must not be acted upon (completed, delivered) until then.
+
+use crate::crc;
+use crate::error::MpaError;
+use crate::markers::{self, MARKER_LEN};
+use crate::mulpdu::pad_len;
+
+/// Most header octets the deframer collects contiguously for the layer above.
+pub const MAX_HEADER: usize = 72;
+
+/// How a [`Deframer`] reads one direction of a connection.
+#[derive(Debug, Clone, Copy)]
+pub struct DeframerConfig {
+    /// Check the CRC of every FPDU.
+    pub crc: bool,
+    /// The peer inserts markers: strip them and check their FPDUPTR.
+    pub markers: bool,
+    /// Largest ULPDU_Length accepted; a longer one is an error.
+    pub max_ulpdu: u16,
+    /// How many leading octets of a ULPDU the layer above wants as its header,
+    /// given the ULPDU's first (up to two) octets. Clamped to [`MAX_HEADER`] and to
+    /// the ULPDU's length.
+    pub header_len: fn(&[u8]) -> usize,
+}
+
+/// The header octets of a ULPDU, copied into a small fixed buffer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct HeaderBytes {
+    buf: [u8; MAX_HEADER],
+    len: u8,
+}
+
+impl HeaderBytes {
+    /// The octets.
+    pub fn as_slice(&self) -> &[u8] {
+        &self.buf[..usize::from(self.len)]
+    }
+}
+
+impl core::fmt::Debug for HeaderBytes {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "HeaderBytes({:02x?})", self.as_slice())
+    }
+}
+
+/// What one step of deframing produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event<'i> {
+    /// The input is used up; call again with more.
+    NeedInput,
+    /// A new ULPDU begins: its length and its header octets.
+    Header {
+        /// ULPDU_Length: header plus payload octets.
+        ulpdu_len: u16,
+        /// The first `min(ulpdu_len, header_len(..))` octets.
+        header: HeaderBytes,
+    },
+    /// The next run of payload octets of the current ULPDU (markers removed),
+    /// borrowed from the input.
+    Payload(&'i [u8]),
+    /// The current FPDU is complete and its CRC (if enabled) is correct.
+    End,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Length,
+    Header,
+    Payload,
+    Pad,
+    Crc,
+}
+
+/// Deframes one direction of a connection.
+#[derive(Clone)]
+pub struct Deframer {
+    cfg: DeframerConfig,
+    phase: Phase,
+    /// Octets collected in the current phase (Length, Header, Pad, Crc).
+    got: usize,
+    /// Octets still expected in the current phase (Header, Payload, Pad).
+    left: usize,
+    ulpdu_len: u16,
+    len_buf: [u8; 2],
+    crc_buf: [u8; 4],
+    header: HeaderBytes,
+    crc: u32,
+    /// Stream position of the next octet, relative to SeqStart.
+    pos: u32,
+    /// Stream position of the current FPDU's ULPDU_Length field.
+    hdr_pos: u32,
+    marker_buf: [u8; 4],
+    marker_got: usize,
+    /// The current FPDU began with a marker (FPDUPTR 0).
+    leading_marker: bool,
+    /// The header's length has been decided.
+    header_resolved: bool,
+    failed: Option<MpaError>,
+}
+
+impl core::fmt::Debug for Deframer {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Deframer")
+            .field("phase", &self.phase)
+            .field("pos", &self.pos)
+            .field("ulpdu_len", &self.ulpdu_len)
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Deframer {
+    /// A deframer at the first octet of Full Operation (SeqStart).
+    pub fn new(cfg: DeframerConfig) -> Self {
+        Self::resume(cfg, 0)
+    }
+
+    /// A deframer whose next octet is `pos` octets after SeqStart, at an FPDU
+    /// boundary. `pos` is rounded down to a multiple of 4.
+    pub fn resume(cfg: DeframerConfig, pos: u32) -> Self {
+        Self {
+            cfg,
+            phase: Phase::Length,
+            got: 0,
+            left: 0,
+            ulpdu_len: 0,
+            len_buf: [0; 2],
+            crc_buf: [0; 4],
+            header: HeaderBytes {
+                buf: [0; MAX_HEADER],
+                len: 0,
+            },
+            crc: 0,
+            pos: pos & !3,
+            hdr_pos: pos & !3,
+            marker_buf: [0; 4],
+            marker_got: 0,
+            leading_marker: false,
+            header_resolved: false,
+            failed: None,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> DeframerConfig {
+        self.cfg
+    }
+
+    /// Stream position of the next octet expected, relative to SeqStart.
+    pub fn position(&self) -> u32 {
+        self.pos
+    }
+
+    /// Whether the deframer stands between two FPDUs (nothing of a next FPDU seen).
+    pub fn at_boundary(&self) -> bool {
+        self.failed.is_none()
+            && self.phase == Phase::Length
+            && self.got == 0
+            && self.marker_got == 0
+            && !self.leading_marker
+    }
+
+    /// The error that stopped this deframer, if any.
+    pub fn error(&self) -> Option<&MpaError> {
+        self.failed.as_ref()
+    }
+
+    /// How many of the next stream octets are, all of them, payload of the current
+    /// ULPDU (no marker, header, pad or CRC among them). A caller may read exactly
+    /// that many octets from the socket straight into their final place and then
+    /// pass them to [`Deframer::advance`], which reports them as
+    /// [`Event::Payload`] and accounts for them in the CRC.
+    pub fn payload_run(&self) -> usize {
+        if self.failed.is_some() || self.phase != Phase::Payload || self.marker_got != 0 {
+            return 0;
+        }
+        if self.cfg.markers {
+            let until = markers::until_marker(self.pos) as usize;
+            if until == 0 {
+                return 0;
+            }
+            self.left.min(until)
+        } else {
+            self.left
+        }
+    }
+
+    /// Consumes a prefix of `input` and reports what it completed.
+    ///
+    /// Returns the number of octets consumed and the event. Octets not consumed must
+    /// be passed again (first) in the next call. After an error every call returns
+    /// the same error.
+    pub fn advance<'i>(&mut self, input: &'i [u8]) -> Result<(usize, Event<'i>), MpaError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        match self.step(input) {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                self.failed = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    fn step<'i>(&mut self, input: &'i [u8]) -> Result<(usize, Event<'i>), MpaError> {
+        let mut i = 0;
+        while i < input.len() {
+            let rest = &input[i..];
+            // A marker may start wherever the stream position is on the 512 grid.
+            if self.cfg.markers && (self.marker_got > 0 || markers::at_marker(self.pos)) {
+                let take = (MARKER_LEN - self.marker_got).min(rest.len());
+                self.marker_buf[self.marker_got..self.marker_got + take]
+                    .copy_from_slice(&rest[..take]);
+                self.marker_got += take;
+                i += take;
+                if self.marker_got == MARKER_LEN {
+                    self.take_marker()?;
+                }
+                continue;
+            }
+            let room = self.room().min(rest.len());
+            match self.phase {
+                Phase::Length => {
+                    if self.got == 0 && !self.leading_marker {
+                        self.crc = 0;
+                        self.hdr_pos = self.pos;
+                    }
+                    let take = (2 - self.got).min(room);
+                    self.len_buf[self.got..self.got + take].copy_from_slice(&rest[..take]);
+                    self.consume(&rest[..take]);
+                    self.got += take;
+                    i += take;
+                    if self.got == 2 {
+                        self.ulpdu_len = u16::from_be_bytes(self.len_buf);
+                        if self.ulpdu_len > self.cfg.max_ulpdu {
+                            return Err(MpaError::UlpduTooLong {
+                                len: self.ulpdu_len,
+                                max: self.cfg.max_ulpdu,
+                            });
+                        }
+                        self.phase = Phase::Header;
+                        self.header.len = 0;
+                        self.header_resolved = false;
+                        // First the ULPDU's first two octets, to size the header.
+                        self.left = usize::from(self.ulpdu_len).min(2);
+                        if let Some(ev) = self.header_progress() {
+                            return Ok((i, ev));
+                        }
+                    }
+                }
+                Phase::Header => {
+                    let take = self.left.min(room);
+                    let at = usize::from(self.header.len);
+                    self.header.buf[at..at + take].copy_from_slice(&rest[..take]);
+                    self.header.len += take as u8;
+                    self.consume(&rest[..take]);
+                    self.left -= take;
+                    i += take;
+                    if let Some(ev) = self.header_progress() {
+                        return Ok((i, ev));
+                    }
+                }
+                Phase::Payload => {
+                    let take = self.left.min(room);
+                    let run = &rest[..take];
+                    self.consume(run);
+                    self.left -= take;
+                    i += take;
+                    if self.left == 0 {
+                        self.enter_pad();
+                    }
+                    return Ok((i, Event::Payload(run)));
+                }
+                Phase::Pad => {
+                    let take = self.left.min(room);
+                    self.consume(&rest[..take]);
+                    self.left -= take;
+                    i += take;
+                    if self.left == 0 {
+                        self.phase = Phase::Crc;
+                        self.got = 0;
+                    }
+                }
+                Phase::Crc => {
+                    let take = (4 - self.got).min(room);
+                    self.crc_buf[self.got..self.got + take].copy_from_slice(&rest[..take]);
+                    self.pos = self.pos.wrapping_add(take as u32);
+                    self.got += take;
+                    i += take;
+                    if self.got == 4 {
+                        if self.cfg.crc {
+                            let received = crc::from_wire(self.crc_buf);
+                            if received != self.crc {
+                                return Err(MpaError::CrcMismatch {
+                                    computed: self.crc,
+                                    received,
+                                });
+                            }
+                        }
+                        self.phase = Phase::Length;
+                        self.got = 0;
+                        self.leading_marker = false;
+                        return Ok((i, Event::End));
+                    }
+                }
+            }
+        }
+        Ok((i, Event::NeedInput))
+    }
+
+    /// Octets that may be taken before the next marker position.
+    fn room(&self) -> usize {
+        if self.cfg.markers {
+            markers::until_marker(self.pos) as usize
+        } else {
+            usize::MAX
+        }
+    }
+
+    /// Hashes octets of the current FPDU and moves the stream position past them.
+    #[inline]
+    fn consume(&mut self, bytes: &[u8]) {
+        if self.cfg.crc {
+            self.crc = crc::append(self.crc, bytes);
+        }
+        self.pos = self.pos.wrapping_add(bytes.len() as u32);
+    }
+
+    /// After header octets arrived: sizes the header once its first octets are in,
+    /// and reports it when complete.
+    fn header_progress(&mut self) -> Option<Event<'static>> {
+        if self.left != 0 {
+            return None;
+        }
+        if !self.header_resolved {
+            self.header_resolved = true;
+            let have = usize::from(self.header.len);
+            let want = (self.cfg.header_len)(self.header.as_slice())
+                .clamp(have, MAX_HEADER)
+                .min(usize::from(self.ulpdu_len))
+                .max(have);
+            self.left = want - have;
+            if self.left != 0 {
+                return None;
+            }
+        }
+        self.left = usize::from(self.ulpdu_len) - usize::from(self.header.len);
+        self.phase = Phase::Payload;
+        if self.left == 0 {
+            self.enter_pad();
+        }
+        Some(Event::Header {
+            ulpdu_len: self.ulpdu_len,
+            header: self.header,
+        })
+    }
+
+    fn enter_pad(&mut self) {
+        self.left = pad_len(usize::from(self.ulpdu_len));
+        self.phase = if self.left == 0 { Phase::Crc } else { Phase::Pad };
+        self.got = 0;
+    }
+
+    /// Checks a complete marker at the current position and steps over it.
+    fn take_marker(&mut self) -> Result<(), MpaError> {
+        let at = self.pos;
+        let found = markers::decode(self.marker_buf);
+        let boundary = self.phase == Phase::Length && self.got == 0 && !self.leading_marker;
+        let expected = if boundary {
+            0
+        } else {
+            at.wrapping_sub(self.hdr_pos)
+        };
+        if u32::from(found) != expected {
+            return Err(MpaError::MarkerMismatch {
+                position: at,
+                expected: expected.min(u32::from(u16::MAX)) as u16,
+                found,
+            });
+        }
+        if boundary {
+            // The marker belongs to, and is covered by the CRC of, the next FPDU.
+            self.crc = 0;
+            self.leading_marker = true;
+            self.hdr_pos = at.wrapping_add(MARKER_LEN as u32);
+        }
+        if self.cfg.crc {
+            self.crc = crc::append(self.crc, &self.marker_buf);
+        }
+        self.pos = at.wrapping_add(MARKER_LEN as u32);
+        self.marker_got = 0;
+        Ok(())
+    }
+}
