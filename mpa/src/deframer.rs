@@ -367,7 +367,11 @@ impl Deframer {
 
     fn enter_pad(&mut self) {
         self.left = pad_len(usize::from(self.ulpdu_len));
-        self.phase = if self.left == 0 { Phase::Crc } else { Phase::Pad };
+        self.phase = if self.left == 0 {
+            Phase::Crc
+        } else {
+            Phase::Pad
+        };
         self.got = 0;
     }
 

@@ -175,9 +175,7 @@ impl fmt::Display for FrameError {
             Self::UlpduTooLong { len, max } => {
                 write!(f, "ULPDU of {len} octets exceeds the maximum of {max}")
             }
-            Self::MarkerPointerOverflow => {
-                f.write_str("FPDU too long for 16-bit marker pointers")
-            }
+            Self::MarkerPointerOverflow => f.write_str("FPDU too long for 16-bit marker pointers"),
         }
     }
 }

@@ -178,26 +178,31 @@ impl Framer {
                 .chain(core::iter::once(&PAD_CRC[..]));
             let do_crc = self.cfg.crc;
             let mut to_hash = base - 4;
-            walk(self.cfg.markers, start, pieces, |piece, marker_pos| match piece {
-                Piece::Data(d) => {
-                    let n = d.len().min(to_hash);
-                    to_hash -= n;
-                    if do_crc {
-                        crc_acc = crc::append(crc_acc, &d[..n]);
+            walk(
+                self.cfg.markers,
+                start,
+                pieces,
+                |piece, marker_pos| match piece {
+                    Piece::Data(d) => {
+                        let n = d.len().min(to_hash);
+                        to_hash -= n;
+                        if do_crc {
+                            crc_acc = crc::append(crc_acc, &d[..n]);
+                        }
                     }
-                }
-                Piece::Marker(i) => {
-                    let ptr = if marker_pos == start {
-                        0
-                    } else {
-                        marker_pos.wrapping_sub(hdr_pos) as u16
-                    };
-                    markers_out[i] = markers::encode(ptr);
-                    if do_crc {
-                        crc_acc = crc::append(crc_acc, &markers_out[i]);
+                    Piece::Marker(i) => {
+                        let ptr = if marker_pos == start {
+                            0
+                        } else {
+                            marker_pos.wrapping_sub(hdr_pos) as u16
+                        };
+                        markers_out[i] = markers::encode(ptr);
+                        if do_crc {
+                            crc_acc = crc::append(crc_acc, &markers_out[i]);
+                        }
                     }
-                }
-            });
+                },
+            );
         }
         scratch.crc = if self.cfg.crc {
             crc::to_wire(crc_acc)
@@ -227,7 +232,11 @@ impl Framer {
     }
 
     /// Frames one FPDU into a new vector (tests, tools, startup: not the data path).
-    pub fn frame_to_vec(&mut self, header: &[u8], payload: &[&[u8]]) -> Result<Vec<u8>, FrameError> {
+    pub fn frame_to_vec(
+        &mut self,
+        header: &[u8],
+        payload: &[&[u8]],
+    ) -> Result<Vec<u8>, FrameError> {
         let mut scratch = FpduScratch::default();
         let mut iov = Vec::new();
         let n = self.frame(&mut scratch, header, payload, &mut iov)?;
@@ -263,7 +272,11 @@ where
                 pos = pos.wrapping_add(MARKER_LEN as u32);
             }
             let room = markers::until_marker(pos) as usize;
-            let room = if room == 0 { MARKER_INTERVAL as usize } else { room };
+            let room = if room == 0 {
+                MARKER_INTERVAL as usize
+            } else {
+                room
+            };
             let n = room.min(p.len());
             let (run, rest) = p.split_at(n);
             visit(Piece::Data(run), pos);
@@ -271,4 +284,28 @@ where
             p = rest;
         }
     }
+}
+
+/// Empties a gather list and returns it with a fresh lifetime, keeping its
+/// allocation, so one `Vec` can serve FPDU after FPDU although each round borrows
+/// different buffers. (The element type is unchanged, so the standard library's
+/// in-place `collect` reuses the buffer; no element is ever converted.)
+///
+/// ```
+/// use std::io::IoSlice;
+/// let mut iov: Vec<IoSlice<'static>> = Vec::with_capacity(8);
+/// let cap = iov.capacity();
+/// {
+///     let local = vec![1u8, 2, 3];
+///     let mut round = eta_mpa::recycle_iov(iov);
+///     round.push(IoSlice::new(&local));
+///     iov = eta_mpa::recycle_iov(round);
+/// }
+/// assert_eq!(iov.capacity(), cap);
+/// ```
+pub fn recycle_iov<'b>(mut iov: Vec<IoSlice<'_>>) -> Vec<IoSlice<'b>> {
+    iov.clear();
+    iov.into_iter()
+        .map(|_| unreachable!("the vector is empty"))
+        .collect()
 }

@@ -48,13 +48,14 @@ pub mod crc;
 mod deframer;
 mod error;
 mod framer;
+pub mod fuzzing;
 pub mod markers;
 mod mulpdu;
 pub mod startup;
 
 pub use deframer::{Deframer, DeframerConfig, Event, HeaderBytes, MAX_HEADER};
 pub use error::{ErrorCode, FrameError, MpaError};
-pub use framer::{FpduScratch, Framer, FramerConfig};
+pub use framer::{FpduScratch, Framer, FramerConfig, recycle_iov};
 pub use mulpdu::{MAX_MULPDU_WITH_MARKERS, MIN_MULPDU, fpdu_len, mulpdu, pad_len};
 pub use startup::frame::{FrameKind, StartupRepr};
 pub use startup::ird_ord::IrdOrd;

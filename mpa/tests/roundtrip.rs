@@ -6,8 +6,8 @@ mod common;
 
 use common::{Got, config, deframe_chunks};
 use eta_mpa::{
-    Deframer, DeframerConfig, FrameKind, Framer, FramerConfig, MAX_MULPDU_WITH_MARKERS,
-    MpaError, StartupReader, mulpdu,
+    Deframer, DeframerConfig, FrameKind, Framer, FramerConfig, MAX_MULPDU_WITH_MARKERS, MpaError,
+    StartupReader, mulpdu,
 };
 use proptest::prelude::*;
 
@@ -48,7 +48,9 @@ fn ulpdu(max: usize) -> impl Strategy<Value = Ulpdu> {
             h.extend((0..16).map(|i| seed.wrapping_mul(3).wrapping_add(i)));
             h
         };
-        let payload: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(31) ^ seed).collect();
+        let payload: Vec<u8> = (0..len)
+            .map(|i| (i as u8).wrapping_mul(31) ^ seed)
+            .collect();
         let cut = len / n_pieces;
         let mut pieces = Vec::new();
         let mut rest = &payload[..];
@@ -66,7 +68,8 @@ fn frame_stream(framer: &mut Framer, ulpdus: &[Ulpdu]) -> Vec<u8> {
     let mut wire = Vec::new();
     for u in ulpdus {
         let pieces: Vec<&[u8]> = u.pieces.iter().map(|p| &p[..]).collect();
-        let before = framer.wire_len(u.header.len() + pieces.iter().map(|p| p.len()).sum::<usize>());
+        let before =
+            framer.wire_len(u.header.len() + pieces.iter().map(|p| p.len()).sum::<usize>());
         let fpdu = framer.frame_to_vec(&u.header, &pieces).unwrap();
         assert_eq!(fpdu.len(), before, "wire_len predicts the FPDU length");
         assert_eq!(fpdu.len() % 4, 0);
@@ -81,7 +84,11 @@ fn resegment<'w>(wire: &'w [u8], cuts: &[usize]) -> Vec<&'w [u8]> {
     let mut rest = wire;
     let mut i = 0;
     while !rest.is_empty() {
-        let n = cuts.get(i).copied().unwrap_or(rest.len()).clamp(1, rest.len());
+        let n = cuts
+            .get(i)
+            .copied()
+            .unwrap_or(rest.len())
+            .clamp(1, rest.len());
         let (a, b) = rest.split_at(n);
         chunks.push(a);
         rest = b;
@@ -248,7 +255,10 @@ fn largest_fpdus_with_and_without_markers() {
         }
     }
     // One more octet than 16 bits can carry is refused without output.
-    let mut framer = Framer::new(FramerConfig { crc: true, markers: false });
+    let mut framer = Framer::new(FramerConfig {
+        crc: true,
+        markers: false,
+    });
     let big = vec![0u8; 65_536];
     assert!(framer.frame_to_vec(&[], &[&big]).is_err());
     assert_eq!(framer.position(), 0);
@@ -256,9 +266,15 @@ fn largest_fpdus_with_and_without_markers() {
 
 #[test]
 fn ulpdu_longer_than_configured_maximum() {
-    let mut framer = Framer::new(FramerConfig { crc: true, markers: false });
+    let mut framer = Framer::new(FramerConfig {
+        crc: true,
+        markers: false,
+    });
     let wire = framer.frame_to_vec(&[0x41, 0x43], &[&[0u8; 300]]).unwrap();
-    let mut d = Deframer::new(DeframerConfig { max_ulpdu: 256, ..config(true, false) });
+    let mut d = Deframer::new(DeframerConfig {
+        max_ulpdu: 256,
+        ..config(true, false)
+    });
     let (got, err) = deframe_chunks(&mut d, [&wire[..]]);
     assert!(got.is_empty());
     let err = err.unwrap();
@@ -268,7 +284,10 @@ fn ulpdu_longer_than_configured_maximum() {
 
 #[test]
 fn crc_and_marker_errors_map_to_rfc_codes() {
-    let mut framer = Framer::new(FramerConfig { crc: true, markers: true });
+    let mut framer = Framer::new(FramerConfig {
+        crc: true,
+        markers: true,
+    });
     let header = [0x41u8, 0x43, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0];
     let payload = vec![7u8; 2000];
     let wire = framer.frame_to_vec(&header, &[&payload]).unwrap();
@@ -278,7 +297,10 @@ fn crc_and_marker_errors_map_to_rfc_codes() {
     let mut d = Deframer::new(config(true, true));
     let (_, err) = deframe_chunks(&mut d, [&bad_marker[..]]);
     let err = err.unwrap();
-    assert!(matches!(err, MpaError::MarkerMismatch { position: 512, .. }), "{err:?}");
+    assert!(
+        matches!(err, MpaError::MarkerMismatch { position: 512, .. }),
+        "{err:?}"
+    );
     assert_eq!(err.code().value(), 0x03);
     // Corrupt a payload octet: CRC error, the payload already reported is not
     // followed by End.
@@ -291,7 +313,10 @@ fn crc_and_marker_errors_map_to_rfc_codes() {
     assert!(matches!(err, MpaError::CrcMismatch { .. }));
     assert_eq!(err.code().value(), 0x02);
     // With CRC off the same corruption passes (the field is not checked).
-    let mut framer = Framer::new(FramerConfig { crc: false, markers: false });
+    let mut framer = Framer::new(FramerConfig {
+        crc: false,
+        markers: false,
+    });
     let mut wire = framer.frame_to_vec(&header, &[&payload]).unwrap();
     wire[700] ^= 1;
     let mut d = Deframer::new(config(false, false));
@@ -302,7 +327,10 @@ fn crc_and_marker_errors_map_to_rfc_codes() {
 
 #[test]
 fn payload_run_allows_direct_placement() {
-    let mut framer = Framer::new(FramerConfig { crc: true, markers: true });
+    let mut framer = Framer::new(FramerConfig {
+        crc: true,
+        markers: true,
+    });
     let header = [0xc1u8, 0x40, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0];
     let payload: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
     let wire = framer.frame_to_vec(&header, &[&payload]).unwrap();

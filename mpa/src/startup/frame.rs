@@ -279,7 +279,9 @@ impl<'a> StartupRepr<'a> {
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, MpaError> {
         let pd_len = self.pd_length();
         if pd_len > MAX_PRIVATE_DATA {
-            return Err(MpaError::PrivateDataTooLong(pd_len.min(usize::from(u16::MAX)) as u16));
+            return Err(MpaError::PrivateDataTooLong(
+                pd_len.min(usize::from(u16::MAX)) as u16,
+            ));
         }
         let len = HEADER_LEN + pd_len;
         assert!(buf.len() >= len, "emit buffer too short");
@@ -343,7 +345,10 @@ mod tests {
     /// wire-facts §7.3: siw's default Request and Reply, both directions.
     #[test]
     fn siw_default_request_and_reply() {
-        for (kind, key) in [(FrameKind::Request, REQ_KEY_HEX), (FrameKind::Reply, REP_KEY_HEX)] {
+        for (kind, key) in [
+            (FrameKind::Request, REQ_KEY_HEX),
+            (FrameKind::Reply, REP_KEY_HEX),
+        ] {
             let bytes = hex(&format!("{key} 10 02 00 04 00 01 00 01"));
             let repr = StartupRepr::parse_bytes(&bytes).unwrap();
             let expected = StartupRepr {
@@ -412,10 +417,16 @@ mod tests {
         assert_eq!(StartupRepr::parse_bytes(&bad_key), Err(MpaError::BadKey));
         let mut rev3 = good.clone();
         rev3[17] = 3;
-        assert_eq!(StartupRepr::parse_bytes(&rev3), Err(MpaError::BadRevision(3)));
+        assert_eq!(
+            StartupRepr::parse_bytes(&rev3),
+            Err(MpaError::BadRevision(3))
+        );
         let mut rev0 = good.clone();
         rev0[17] = 0;
-        assert_eq!(StartupRepr::parse_bytes(&rev0), Err(MpaError::BadRevision(0)));
+        assert_eq!(
+            StartupRepr::parse_bytes(&rev0),
+            Err(MpaError::BadRevision(0))
+        );
         let mut too_long = good.clone();
         too_long[18..20].copy_from_slice(&513u16.to_be_bytes());
         assert_eq!(
@@ -431,7 +442,10 @@ mod tests {
         );
         let mut trailing = good.clone();
         trailing.push(0);
-        assert_eq!(StartupRepr::parse_bytes(&trailing), Err(MpaError::TrailingBytes(1)));
+        assert_eq!(
+            StartupRepr::parse_bytes(&trailing),
+            Err(MpaError::TrailingBytes(1))
+        );
         let truncated = &good[..22];
         assert_eq!(
             StartupRepr::parse_bytes(truncated),

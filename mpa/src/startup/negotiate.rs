@@ -246,7 +246,10 @@ impl fmt::Display for NegotiationError {
                 f.write_str("peer requires MPA markers, which are disabled here")
             }
             Self::RevisionMismatch { sent, received } => {
-                write!(f, "MPA Reply revision {received} above the Request's {sent}")
+                write!(
+                    f,
+                    "MPA Reply revision {received} above the Request's {sent}"
+                )
             }
             Self::UnsupportedRevision(r) => write!(f, "MPA revision {r} is not supported"),
             Self::PrivateDataTooLong { len, max } => {
@@ -269,7 +272,7 @@ pub fn request<'a>(
     private_data: &'a [u8],
 ) -> Result<StartupRepr<'a>, NegotiationError> {
     cfg.check(private_data)?;
-    let ird_ord = (cfg.revision >= 2).then(|| IrdOrd {
+    let ird_ord = (cfg.revision >= 2).then_some(IrdOrd {
         peer_to_peer: cfg.peer_to_peer,
         send_rtr: cfg.rtr.send,
         write_rtr: cfg.rtr.write,
@@ -293,7 +296,10 @@ pub fn request<'a>(
 }
 
 /// The Initiator's decision on the Responder's Reply.
-pub fn on_reply(cfg: &LocalConfig, reply: &StartupRepr<'_>) -> Result<Negotiated, NegotiationError> {
+pub fn on_reply(
+    cfg: &LocalConfig,
+    reply: &StartupRepr<'_>,
+) -> Result<Negotiated, NegotiationError> {
     if reply.kind != FrameKind::Reply {
         return Err(NegotiationError::WrongFrameKind);
     }
@@ -455,7 +461,11 @@ pub fn reply<'a>(
 
 /// A rejecting Reply (R=1) to `req`, in the Request's revision and enhancement, with
 /// `private_data` truncated to what the frame can carry.
-pub fn reject<'a>(cfg: &LocalConfig, req: &StartupRepr<'_>, private_data: &'a [u8]) -> StartupRepr<'a> {
+pub fn reject<'a>(
+    cfg: &LocalConfig,
+    req: &StartupRepr<'_>,
+    private_data: &'a [u8],
+) -> StartupRepr<'a> {
     let rev = req.rev.clamp(1, cfg.revision.clamp(1, MAX_REVISION));
     let enhanced = req.enhanced() && rev >= 2;
     let max = MAX_PRIVATE_DATA - if enhanced { ird_ord::LEN } else { 0 };

@@ -85,7 +85,11 @@ fn siw_request_gets_an_enhanced_echo() {
     let cfg = LocalConfig::default();
     let n = on_request(&cfg, &req).unwrap();
     assert!(n.crc && n.enhanced && !n.markers_tx && !n.markers_rx);
-    assert_eq!((n.ird, n.ord), (16, 1), "ORD <= initiator IRD; IRD kept >= initiator ORD");
+    assert_eq!(
+        (n.ird, n.ord),
+        (16, 1),
+        "ORD <= initiator IRD; IRD kept >= initiator ORD"
+    );
     assert_eq!(n.rtr, None, "siw never asks for peer-to-peer");
     let bytes = reply(&cfg, &req, &n, &[]).unwrap().to_vec().unwrap();
     assert_eq!(bytes, hex(&format!("{REP_KEY} 50 02 00 04 00 10 00 01")));
@@ -251,7 +255,12 @@ fn crc_is_on_if_either_side_asks() {
 #[test]
 fn ird_ord_rules() {
     // After success: initiator ORD <= responder IRD, responder ORD <= initiator IRD.
-    for (ii, io, ri, ro) in [(1, 1, 1, 1), (4, 64, 8, 2), (0, 0, 16, 16), (128, 128, 1, 1)] {
+    for (ii, io, ri, ro) in [
+        (1, 1, 1, 1),
+        (4, 64, 8, 2),
+        (0, 0, 16, 16),
+        (128, 128, 1, 1),
+    ] {
         let init = LocalConfig {
             ird: ii,
             ord: io,
@@ -366,7 +375,10 @@ fn rtr_selection() {
         let w = rep.ird_ord.unwrap();
         assert!(w.peer_to_peer);
         assert_eq!(
-            [w.send_rtr, w.write_rtr, w.read_rtr].iter().filter(|b| **b).count(),
+            [w.send_rtr, w.write_rtr, w.read_rtr]
+                .iter()
+                .filter(|b| **b)
+                .count(),
             1,
             "exactly one RTR type in the Reply"
         );
@@ -425,7 +437,10 @@ fn private_data_limits_and_kinds() {
     assert_eq!(on_reply(&cfg, &req), Err(NegotiationError::WrongFrameKind));
     let n = on_request(&cfg, &req).unwrap();
     let rep = reply(&cfg, &req, &n, &[]).unwrap();
-    assert_eq!(on_request(&cfg, &rep), Err(NegotiationError::WrongFrameKind));
+    assert_eq!(
+        on_request(&cfg, &rep),
+        Err(NegotiationError::WrongFrameKind)
+    );
     // A reject always fits, whatever private data it is given.
     let rej = reject(&cfg, &req, &[7; 600]);
     assert_eq!(rej.to_vec().unwrap().len(), 20 + 512);

@@ -175,7 +175,12 @@ mod tests {
         let frame_len = bytes.len();
         bytes.extend_from_slice(&[0, 0x17, 0x41, 0x43]);
         let mut r = StartupReader::new(FrameKind::Reply);
-        assert_eq!(r.push(&bytes).unwrap(), ReadProgress::Complete { consumed: frame_len });
+        assert_eq!(
+            r.push(&bytes).unwrap(),
+            ReadProgress::Complete {
+                consumed: frame_len
+            }
+        );
     }
 
     #[test]
@@ -186,7 +191,10 @@ mod tests {
         assert_eq!(r.push(&bytes), Err(MpaError::TrailingBytes(3)));
         let mut r = StartupReader::new(FrameKind::Request);
         let n = bytes.len() - 3;
-        assert_eq!(r.push(&bytes[..n]).unwrap(), ReadProgress::Complete { consumed: n });
+        assert_eq!(
+            r.push(&bytes[..n]).unwrap(),
+            ReadProgress::Complete { consumed: n }
+        );
         assert_eq!(r.push(&bytes[n..]), Err(MpaError::TrailingBytes(3)));
     }
 

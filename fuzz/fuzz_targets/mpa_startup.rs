@@ -1,0 +1,3 @@
+//! MPA startup-frame reader and negotiation.
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| eta_mpa::fuzzing::startup(data));

@@ -1,0 +1,1 @@
+//! Command-line tools of eta; see the binaries in `src/bin/`.
