@@ -37,7 +37,7 @@ const PSH: u8 = 0x08;
 const ACK: u8 = 0x10;
 
 /// TCP ports of the two ends (no Wireshark dissector is registered on either).
-pub const PORTS: [u16; 2] = [40000, 4791];
+const PORTS: [u16; 2] = [40000, 4791];
 const ADDRS: [[u8; 4]; 2] = [[127, 0, 0, 1], [127, 0, 0, 1]];
 const MACS: [[u8; 6]; 2] = [[2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]];
 const ISN: [u32; 2] = [0x1000_0000, 0x2000_0000];
