@@ -1,0 +1,105 @@
+//! Errors of connection setup and of established connections.
+
+use std::fmt;
+use std::io;
+
+use eta_ddp_core::{ReceivedTerminate, TerminateReason};
+use eta_mpa::{MpaError, NegotiationError};
+
+/// Why a connection could not be set up, or why it ended.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// A socket call failed.
+    Io(io::Error),
+    /// The peer's MPA Request or Reply was malformed.
+    Mpa(MpaError),
+    /// Connection setup failed: the peer rejected it (with its private data), or
+    /// the two ends could not agree (markers, RTR, IRD).
+    Negotiation(NegotiationError),
+    /// The peer did not send its Request or Reply in time.
+    Timeout,
+    /// The peer closed the TCP connection during setup.
+    PeerClosed,
+    /// The peer sent a Terminate.
+    Terminated(ReceivedTerminate),
+    /// This end detected a protocol violation by the peer and sent a Terminate.
+    Protocol(TerminateReason),
+    /// The TCP connection was reset or lost.
+    ConnectionLost(io::ErrorKind),
+    /// The connection was closed by this end.
+    Closed,
+    /// The engine could not be started or has stopped.
+    Engine(String),
+}
+
+impl Error {
+    /// The closest `io::ErrorKind`, for APIs that speak errno.
+    pub fn kind(&self) -> io::ErrorKind {
+        match self {
+            Self::Io(e) => e.kind(),
+            Self::Mpa(_) | Self::Protocol(_) => io::ErrorKind::InvalidData,
+            Self::Negotiation(NegotiationError::Rejected { .. }) => io::ErrorKind::ConnectionRefused,
+            Self::Negotiation(_) => io::ErrorKind::Unsupported,
+            Self::Timeout => io::ErrorKind::TimedOut,
+            Self::PeerClosed | Self::Terminated(_) => io::ErrorKind::ConnectionReset,
+            Self::ConnectionLost(k) => *k,
+            Self::Closed => io::ErrorKind::NotConnected,
+            Self::Engine(_) => io::ErrorKind::Other,
+        }
+    }
+
+    /// The peer's private data, when it rejected the connection.
+    pub fn reject_private_data(&self) -> Option<&[u8]> {
+        match self {
+            Self::Negotiation(NegotiationError::Rejected { private_data }) => Some(private_data),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io(e) => write!(f, "{e}"),
+            Self::Mpa(e) => write!(f, "{e}"),
+            Self::Negotiation(e) => write!(f, "{e}"),
+            Self::Timeout => f.write_str("MPA connection setup timed out"),
+            Self::PeerClosed => f.write_str("peer closed the connection during MPA setup"),
+            Self::Terminated(t) => write!(f, "peer terminated the connection: {:?}", t.reason),
+            Self::Protocol(r) => write!(f, "peer violated the protocol: {r:?}"),
+            Self::ConnectionLost(k) => write!(f, "TCP connection lost: {k}"),
+            Self::Closed => f.write_str("connection closed"),
+            Self::Engine(s) => write!(f, "engine: {s}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
+impl From<MpaError> for Error {
+    fn from(e: MpaError) -> Self {
+        Self::Mpa(e)
+    }
+}
+
+impl From<NegotiationError> for Error {
+    fn from(e: NegotiationError) -> Self {
+        Self::Negotiation(e)
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Io(e) => e,
+            other => io::Error::new(other.kind(), other),
+        }
+    }
+}

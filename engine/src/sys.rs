@@ -1,0 +1,187 @@
+//! Thin wrappers over the Linux calls the engine needs that `std` does not offer:
+//! epoll, eventfd, `writev` of raw iovecs, TCP options, CPU affinity. Every `unsafe`
+//! of the engine's I/O is here, each with its reason.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+fn cvt_size(ret: libc::ssize_t) -> io::Result<usize> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret as usize)
+    }
+}
+
+/// An eventfd used as a doorbell or a completion notifier.
+#[derive(Debug)]
+pub struct EventFd(OwnedFd);
+
+impl EventFd {
+    /// A non-blocking, close-on-exec eventfd with counter 0.
+    pub fn new() -> io::Result<Self> {
+        // SAFETY: eventfd takes no pointers; a non-negative result is a new fd we own.
+        let fd = cvt(unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) })?;
+        // SAFETY: `fd` was just returned by eventfd and is owned by nobody else.
+        Ok(Self(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// Adds one to the counter (wakes a poller). An overflowing counter (which would
+    /// take 2⁶⁴ signals) is the only failure and is harmless: the fd stays readable.
+    pub fn signal(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64 to our own fd.
+        let _ = unsafe { libc::write(self.0.as_raw_fd(), (&one as *const u64).cast(), 8) };
+    }
+
+    /// Resets the counter; returns whether it was non-zero.
+    pub fn drain(&self) -> bool {
+        let mut v: u64 = 0;
+        // SAFETY: reads at most 8 bytes into a live u64 from our own fd.
+        let n = unsafe { libc::read(self.0.as_raw_fd(), (&mut v as *mut u64).cast(), 8) };
+        n == 8 && v > 0
+    }
+
+    /// Waits until the counter is non-zero or the timeout passes (None: forever).
+    pub fn wait(&self, timeout: Option<Duration>) -> io::Result<bool> {
+        let mut pfd = libc::pollfd {
+            fd: self.0.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as libc::c_int);
+        loop {
+            // SAFETY: one valid pollfd for the duration of the call.
+            let r = unsafe { libc::poll(&mut pfd, 1, ms) };
+            match cvt(r) {
+                Ok(n) => return Ok(n > 0),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The raw fd, for `epoll`.
+    pub fn raw(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+/// An epoll instance.
+#[derive(Debug)]
+pub struct Epoll(OwnedFd);
+
+/// Readable.
+pub const IN: u32 = libc::EPOLLIN as u32;
+/// Writable.
+pub const OUT: u32 = libc::EPOLLOUT as u32;
+/// Edge-triggered.
+pub const ET: u32 = libc::EPOLLET as u32;
+/// Peer closed its side, or error.
+pub const HUP: u32 = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+
+impl Epoll {
+    /// A close-on-exec epoll instance.
+    pub fn new() -> io::Result<Self> {
+        // SAFETY: no pointers; a non-negative result is a new fd we own.
+        let fd = cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
+        // SAFETY: `fd` is new and ours.
+        Ok(Self(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// Registers `fd` with `events`, tagged with `token`.
+    pub fn add(&self, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
+        let mut ev = libc::epoll_event { events, u64: token };
+        // SAFETY: `ev` is a valid epoll_event for the duration of the call.
+        cvt(unsafe { libc::epoll_ctl(self.0.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) })?;
+        Ok(())
+    }
+
+    /// Unregisters `fd`.
+    pub fn delete(&self, fd: RawFd) {
+        let mut ev = libc::epoll_event { events: 0, u64: 0 };
+        // SAFETY: as in `add`; failure (fd already gone) is not an error here.
+        let _ = unsafe { libc::epoll_ctl(self.0.as_raw_fd(), libc::EPOLL_CTL_DEL, fd, &mut ev) };
+    }
+
+    /// Waits for events (timeout `None`: forever; zero: poll) into `out`.
+    pub fn wait(&self, out: &mut Vec<libc::epoll_event>, timeout: Option<Duration>) -> io::Result<()> {
+        out.clear();
+        let ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as libc::c_int);
+        let cap = out.capacity().clamp(1, i32::MAX as usize);
+        // SAFETY: the kernel writes at most `cap` events into the vector's spare
+        // capacity; we then set the length to the number it reports.
+        let n = unsafe { libc::epoll_wait(self.0.as_raw_fd(), out.as_mut_ptr(), cap as i32, ms) };
+        match cvt(n) {
+            Ok(n) => {
+                // SAFETY: the kernel initialized the first `n` (<= cap) entries.
+                unsafe { out.set_len(n as usize) };
+                Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// `writev` of raw iovecs.
+///
+/// # Safety
+/// Every iovec must describe memory valid for reads for the duration of the call.
+pub unsafe fn writev(fd: RawFd, iov: &[libc::iovec]) -> io::Result<usize> {
+    let n = iov.len().min(libc::UIO_MAXIOV as usize);
+    // SAFETY: the caller guarantees the iovecs; `n` does not exceed the slice.
+    cvt_size(unsafe { libc::writev(fd, iov.as_ptr(), n as libc::c_int) })
+}
+
+/// `read` into a buffer.
+pub fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: the buffer is valid for writes of its length.
+    cvt_size(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) })
+}
+
+/// `shutdown(fd, SHUT_WR)`: sends FIN after queued data.
+pub fn shutdown_write(fd: RawFd) {
+    // SAFETY: no pointers; failure (not connected) is harmless here.
+    let _ = unsafe { libc::shutdown(fd, libc::SHUT_WR) };
+}
+
+/// The TCP maximum segment size the kernel uses for this connection (the EMSS).
+pub fn tcp_maxseg(fd: RawFd) -> io::Result<u32> {
+    let mut v: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `v` and `len` are valid for the kernel to write an int and its size.
+    cvt(unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_MAXSEG,
+            (&mut v as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    })?;
+    Ok(v.max(0) as u32)
+}
+
+/// Pins the calling thread to `cpu`.
+pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
+    // SAFETY: cpu_set_t is plain data; zeroed is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    }
+    // SAFETY: `cpu` is below CPU_SETSIZE, checked above.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: a valid cpu_set_t of the size given; 0 is the calling thread.
+    cvt(unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) })?;
+    Ok(())
+}

@@ -1,0 +1,594 @@
+//! An engine thread: owns the TCP sockets of its connections and runs the loop
+//! doorbells → send queues → framing → `writev` → socket reads → deframing →
+//! placement → completions, spinning while there is work and parking in
+//! `epoll_wait` when idle.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::TcpStream;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use eta_ddp_core::{
+    CompletionOp, Config as CoreConfig, ConnId, Connection as Core, Event as CoreEvent,
+    LocalBuffer, MemoryTable, RtrKind, RxVerdict, Stag, ulpdu_header_len,
+};
+use eta_mpa::{Deframer, DeframerConfig, Event, Framer, FramerConfig, HeaderBytes, RtrType};
+
+use crate::cq::Completion;
+use crate::error::Error;
+use crate::shared::{ConnShared, ConnState, WorkerShared, Wr};
+use crate::sys::{self, Epoll};
+use crate::tx::Tx;
+
+/// Token of the wake-up eventfd in the epoll set.
+const WAKE: u64 = u64::MAX;
+/// Octets read from a socket per `read` call.
+const READ_BUF: usize = 256 * 1024;
+
+/// A connection handed to an engine thread after MPA setup.
+#[derive(Debug)]
+pub(crate) struct NewConn {
+    pub shared: Arc<ConnShared>,
+    pub stream: TcpStream,
+    pub core: CoreConfig,
+    /// This end is the MPA Responder (it must receive an FPDU before sending one).
+    pub responder: bool,
+    pub leftover: Vec<u8>,
+}
+
+/// Engine-side state of one connection.
+struct Conn {
+    shared: Arc<ConnShared>,
+    /// Owns the socket: it closes when the connection is released.
+    _stream: TcpStream,
+    fd: RawFd,
+    core: Core,
+    framer: Framer,
+    deframer: Deframer,
+    tx: Tx,
+    /// Received octets not yet handed to the core (it answered `Blocked`).
+    stash: Vec<u8>,
+    blocked: Option<(u16, HeaderBytes)>,
+    responder: bool,
+    /// The socket may have more to read (edge-triggered epoll).
+    readable: bool,
+    /// Regions deregistered, freed once the FPDU count in flight passes the mark.
+    graveyard: Vec<(u64, Stag)>,
+    closing: bool,
+    fin_sent: bool,
+    eof: bool,
+    failed: bool,
+}
+
+pub(crate) struct Worker {
+    shared: Arc<WorkerShared>,
+    table: MemoryTable,
+    epoll: Epoll,
+    conns: HashMap<u64, Conn>,
+    buf: Box<[u8]>,
+    spin: Duration,
+}
+
+impl Worker {
+    pub fn new(shared: Arc<WorkerShared>, table: MemoryTable, spin: Duration) -> io::Result<Self> {
+        let epoll = Epoll::new()?;
+        epoll.add(shared.wake.raw(), sys::IN, WAKE)?;
+        Ok(Self {
+            shared,
+            table,
+            epoll,
+            conns: HashMap::new(),
+            buf: vec![0u8; READ_BUF].into_boxed_slice(),
+            spin,
+        })
+    }
+
+    /// The engine loop. Never returns.
+    pub fn run(mut self) -> ! {
+        let mut events: Vec<libc::epoll_event> = Vec::with_capacity(256);
+        let mut idle_since = Instant::now();
+        loop {
+            let mut progress = self.take_incoming();
+            progress |= self.ring_doorbells();
+            // Spin (poll without blocking) while work came recently; park after.
+            let park = self.spin.is_zero() || idle_since.elapsed() >= self.spin;
+            let timeout = if park && !progress {
+                self.shared.parked.store(true, Ordering::SeqCst);
+                std::sync::atomic::fence(Ordering::SeqCst);
+                if self.has_pending_inbox() {
+                    Some(Duration::ZERO)
+                } else {
+                    None
+                }
+            } else {
+                Some(Duration::ZERO)
+            };
+            if self.epoll.wait(&mut events, timeout).is_err() {
+                events.clear();
+            }
+            self.shared.parked.store(false, Ordering::SeqCst);
+            for ev in &events {
+                if ev.u64 == WAKE {
+                    self.shared.wake.drain();
+                    continue;
+                }
+                let id = ev.u64;
+                let flags = ev.events;
+                if let Some(c) = self.conns.get_mut(&id) {
+                    if flags & (sys::IN | sys::HUP) != 0 {
+                        c.readable = true;
+                    }
+                    progress |= Self::service(c, &mut self.buf, &self.table);
+                }
+            }
+            progress |= !events.is_empty();
+            self.reap();
+            if progress {
+                idle_since = Instant::now();
+            }
+        }
+    }
+
+    fn has_pending_inbox(&self) -> bool {
+        !self.shared.ready.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
+            || !self.shared.incoming.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
+    }
+
+    fn take_incoming(&mut self) -> bool {
+        let new: Vec<NewConn> =
+            std::mem::take(&mut *self.shared.incoming.lock().unwrap_or_else(|p| p.into_inner()));
+        let any = !new.is_empty();
+        for nc in new {
+            let id = nc.shared.id;
+            match Conn::start(nc, &self.table) {
+                Ok(mut c) => {
+                    if let Err(e) = self.epoll.add(c.fd, sys::IN | sys::OUT | sys::ET | sys::HUP, id) {
+                        c.fail(Error::Io(e));
+                    }
+                    c.readable = true;
+                    Self::service(&mut c, &mut self.buf, &self.table);
+                    self.conns.insert(id, c);
+                }
+                Err((shared, e)) => {
+                    shared.fail(e);
+                    shared.queue().dead = true;
+                }
+            }
+        }
+        any
+    }
+
+    fn ring_doorbells(&mut self) -> bool {
+        let ready: Vec<Arc<ConnShared>> =
+            std::mem::take(&mut *self.shared.ready.lock().unwrap_or_else(|p| p.into_inner()));
+        let any = !ready.is_empty();
+        for s in ready {
+            s.rung.store(false, Ordering::Release);
+            if let Some(c) = self.conns.get_mut(&s.id) {
+                Self::service(c, &mut self.buf, &self.table);
+            }
+        }
+        any
+    }
+
+    /// Runs one connection until it makes no more progress.
+    fn service(c: &mut Conn, buf: &mut [u8], table: &MemoryTable) -> bool {
+        let mut any = false;
+        for _ in 0..64 {
+            let mut progress = c.ingest(table);
+            progress |= c.receive(buf);
+            progress |= c.transmit();
+            progress |= c.report();
+            any |= progress;
+            if !progress {
+                break;
+            }
+        }
+        c.free_graveyard(table);
+        any
+    }
+
+    /// Lets go of connections that are finished.
+    fn reap(&mut self) {
+        let done: Vec<u64> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.finished())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in done {
+            if let Some(mut c) = self.conns.remove(&id) {
+                self.epoll.delete(c.fd);
+                c.release(&self.table);
+            }
+        }
+    }
+}
+
+impl Conn {
+    fn start(nc: NewConn, table: &MemoryTable) -> Result<Conn, (Arc<ConnShared>, Error)> {
+        let n = &nc.shared.negotiated;
+        let core = match Core::new(nc.core, table.clone()) {
+            Ok(c) => c,
+            Err(e) => return Err((nc.shared, Error::Engine(format!("{e:?}")))),
+        };
+        if let Err(e) = nc.stream.set_nonblocking(true) {
+            return Err((nc.shared, Error::Io(e)));
+        }
+        let fd = nc.stream.as_raw_fd();
+        let mut c = Conn {
+            framer: Framer::new(FramerConfig {
+                crc: n.crc,
+                markers: n.markers_tx,
+            }),
+            deframer: Deframer::new(DeframerConfig {
+                crc: n.crc,
+                markers: n.markers_rx,
+                max_ulpdu: u16::MAX,
+                header_len: ulpdu_header_len,
+            }),
+            shared: nc.shared,
+            _stream: nc.stream,
+            fd,
+            core,
+            tx: Tx::new(),
+            stash: nc.leftover,
+            blocked: None,
+            responder: nc.responder,
+            readable: true,
+            graveyard: Vec::new(),
+            closing: false,
+            fin_sent: false,
+            eof: false,
+            failed: false,
+        };
+        // Octets that arrived with the Reply go through the deframer first.
+        c.drain_stash();
+        Ok(c)
+    }
+
+    /// Moves posted work requests into the core.
+    fn ingest(&mut self, table: &MemoryTable) -> bool {
+        let items: Vec<Wr> = self.shared.queue().items.drain(..).collect();
+        let any = !items.is_empty();
+        for wr in items {
+            let (wr_id, op, res) = match wr {
+                Wr::Send { wr_id, buf, opts } => (
+                    wr_id,
+                    CompletionOp::Send,
+                    self.core.post_send(wr_id, LocalBuffer::from_boxed(buf.into()), opts),
+                ),
+                Wr::Recv { wr_id, buf } => (
+                    wr_id,
+                    CompletionOp::Recv,
+                    self.core.post_recv(wr_id, LocalBuffer::from_boxed(buf.into())),
+                ),
+                Wr::Write {
+                    wr_id,
+                    buf,
+                    remote,
+                    remote_to,
+                } => (
+                    wr_id,
+                    CompletionOp::Write,
+                    self.core
+                        .post_write(wr_id, LocalBuffer::from_boxed(buf.into()), remote, remote_to),
+                ),
+                Wr::Read {
+                    wr_id,
+                    local,
+                    local_to,
+                    len,
+                    remote,
+                    remote_to,
+                } => (
+                    wr_id,
+                    CompletionOp::Read,
+                    self.core.post_read(wr_id, local, local_to, len, remote, remote_to),
+                ),
+                Wr::Deregister(stag) => {
+                    // Nothing framed from now on can refer to it; what is in flight
+                    // may: free once everything framed so far is acknowledged.
+                    let _ = table.invalidate(stag);
+                    self.graveyard.push((self.tx.framed, stag));
+                    continue;
+                }
+                Wr::Close => {
+                    self.closing = true;
+                    if self.shared.state() == ConnState::Open {
+                        self.shared.set_state(ConnState::Closing);
+                    }
+                    continue;
+                }
+            };
+            if res.is_err() {
+                // Refused by the core (the connection failed meanwhile): the request
+                // completes as flushed, so nothing is lost silently.
+                let c = Completion {
+                    conn: self.shared.id,
+                    wr_id,
+                    op,
+                    status: eta_ddp_core::CompletionStatus::Flushed,
+                    byte_len: 0,
+                    solicited: false,
+                    invalidated: None,
+                    buffer: None,
+                };
+                self.complete(c);
+            }
+        }
+        any
+    }
+
+    fn receive(&mut self, buf: &mut [u8]) -> bool {
+        let mut any = false;
+        if self.blocked.is_some() || !self.stash.is_empty() {
+            any |= self.drain_stash();
+            if self.blocked.is_some() || !self.stash.is_empty() {
+                return any;
+            }
+        }
+        while self.readable && !self.eof && !self.failed {
+            match sys::read(self.fd, buf) {
+                Ok(0) => {
+                    self.eof = true;
+                    any = true;
+                }
+                Ok(n) => {
+                    any = true;
+                    let used = self.feed(&buf[..n]);
+                    if used < n {
+                        self.stash.extend_from_slice(&buf[used..n]);
+                        break;
+                    }
+                    if n < buf.len() {
+                        // A short read: the socket is drained for now.
+                        self.readable = false;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.readable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.lost(e.kind());
+                    any = true;
+                }
+            }
+        }
+        if self.eof && !self.failed && !self.closing_done_by_peer() {
+            any = true;
+        }
+        any
+    }
+
+    /// The peer closed its half: an error unless we were closing too.
+    fn closing_done_by_peer(&mut self) -> bool {
+        if self.closing {
+            return true;
+        }
+        self.lost(io::ErrorKind::UnexpectedEof);
+        false
+    }
+
+    fn drain_stash(&mut self) -> bool {
+        if let Some((len, h)) = self.blocked {
+            if self.core.recv_header(len, h.as_slice()) == RxVerdict::Blocked {
+                return false;
+            }
+            self.blocked = None;
+        }
+        if self.stash.is_empty() {
+            return true;
+        }
+        let stash = std::mem::take(&mut self.stash);
+        let used = self.feed(&stash);
+        self.stash = stash[used..].to_vec();
+        true
+    }
+
+    /// Deframes octets into the core; returns how many were used (fewer when the
+    /// core cannot take an untagged message now).
+    fn feed(&mut self, data: &[u8]) -> usize {
+        let mut input = data;
+        let mut used_total = 0;
+        loop {
+            match self.deframer.advance(input) {
+                Err(e) => {
+                    self.core.mpa_error(&e);
+                    return data.len();
+                }
+                Ok((used, ev)) => {
+                    input = &input[used..];
+                    used_total += used;
+                    match ev {
+                        Event::NeedInput => return used_total,
+                        Event::Header { ulpdu_len, header } => {
+                            if self.core.recv_header(ulpdu_len, header.as_slice()) == RxVerdict::Blocked {
+                                self.blocked = Some((ulpdu_len, header));
+                                return used_total;
+                            }
+                        }
+                        Event::Payload(p) => self.core.recv_payload(p),
+                        Event::End => self.core.recv_end(),
+                    }
+                }
+            }
+        }
+    }
+
+    fn transmit(&mut self) -> bool {
+        if self.failed && self.tx.is_empty() {
+            return false;
+        }
+        // The Responder sends nothing before it has received an FPDU (RFC 5044).
+        if self.responder && !self.core.has_received_fpdu() {
+            return false;
+        }
+        let mut any = false;
+        loop {
+            let framed = self.tx.fill(&mut self.core, &mut self.framer);
+            if self.tx.is_empty() {
+                break;
+            }
+            match self.tx.flush(self.fd, &mut self.core) {
+                Ok(0) => break,
+                Ok(_) => any = true,
+                Err(e) => {
+                    self.lost(e.kind());
+                    return true;
+                }
+            }
+            if framed == 0 && !self.tx.is_empty() {
+                break;
+            }
+        }
+        if self.closing && !self.fin_sent && self.tx.is_empty() && self.quiet() {
+            sys::shutdown_write(self.fd);
+            self.fin_sent = true;
+            any = true;
+        }
+        any
+    }
+
+    /// Nothing queued or outstanding on the send side.
+    fn quiet(&self) -> bool {
+        self.shared.outstanding_sq.load(Ordering::Acquire) == 0
+            && self.shared.queue().items.is_empty()
+    }
+
+    /// Routes completions and events to the application.
+    fn report(&mut self) -> bool {
+        let mut any = false;
+        while let Some(c) = self.core.poll_completion() {
+            any = true;
+            self.complete(Completion::from_core(self.shared.id, c));
+        }
+        while let Some(ev) = self.core.poll_event() {
+            any = true;
+            match ev {
+                CoreEvent::LocalError(reason) => self.shared.fail(Error::Protocol(reason)),
+                CoreEvent::PeerTerminated(t) => {
+                    self.shared.fail(Error::Terminated(t));
+                    self.failed = true;
+                }
+                CoreEvent::TerminateSent => {
+                    self.failed = true;
+                    sys::shutdown_write(self.fd);
+                    self.fin_sent = true;
+                }
+            }
+        }
+        any
+    }
+
+    fn complete(&self, c: Completion) {
+        let counter = if c.op == CompletionOp::Recv {
+            &self.shared.outstanding_rq
+        } else {
+            &self.shared.outstanding_sq
+        };
+        let _ = counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| Some(v.saturating_sub(1)));
+        if c.op == CompletionOp::Recv {
+            self.shared.recv_cq.push([c]);
+        } else {
+            self.shared.send_cq.push([c]);
+        }
+    }
+
+    /// The TCP connection is gone: flush everything with error completions.
+    fn lost(&mut self, kind: io::ErrorKind) {
+        if !self.failed {
+            self.shared.fail(Error::ConnectionLost(kind));
+        }
+        self.failed = true;
+        self.eof = true;
+        self.tx.abandon();
+        self.core.transport_closed();
+        self.report();
+    }
+
+    fn fail(&mut self, e: Error) {
+        self.shared.fail(e);
+        self.lost(io::ErrorKind::Other);
+    }
+
+    fn free_graveyard(&mut self, table: &MemoryTable) {
+        let acked = self.tx.acked;
+        let in_flight_empty = self.tx.is_empty();
+        self.graveyard.retain(|(mark, stag)| {
+            if in_flight_empty || acked >= *mark {
+                let _ = table.deregister(*stag);
+                false
+            } else {
+                true
+            }
+        });
+    }
+
+    /// Done: gracefully closed both ways, or failed with nothing left to send.
+    fn finished(&self) -> bool {
+        (self.failed && self.tx.is_empty()) || (self.fin_sent && self.eof)
+    }
+
+    /// Final release: no iovec in flight, the socket closes when dropped.
+    fn release(&mut self, table: &MemoryTable) {
+        self.tx.abandon();
+        self.core.transport_closed();
+        self.report();
+        let leftover: Vec<Wr> = {
+            let mut q = self.shared.queue();
+            q.dead = true;
+            q.items.drain(..).collect()
+        };
+        for wr in leftover {
+            let (wr_id, op) = match wr {
+                Wr::Send { wr_id, .. } => (wr_id, CompletionOp::Send),
+                Wr::Recv { wr_id, .. } => (wr_id, CompletionOp::Recv),
+                Wr::Write { wr_id, .. } => (wr_id, CompletionOp::Write),
+                Wr::Read { wr_id, .. } => (wr_id, CompletionOp::Read),
+                Wr::Deregister(stag) => {
+                    let _ = table.deregister(stag);
+                    continue;
+                }
+                Wr::Close => continue,
+            };
+            self.complete(Completion {
+                conn: self.shared.id,
+                wr_id,
+                op,
+                status: eta_ddp_core::CompletionStatus::Flushed,
+                byte_len: 0,
+                solicited: false,
+                invalidated: None,
+                buffer: None,
+            });
+        }
+        for (_, stag) in std::mem::take(&mut self.graveyard) {
+            let _ = table.deregister(stag);
+        }
+        if !self.failed && self.shared.state() != ConnState::Failed {
+            self.shared.set_state(ConnState::Closed);
+        }
+    }
+}
+
+/// The core configuration for a negotiated connection.
+pub(crate) fn core_config(id: u64, n: &eta_mpa::Negotiated, emss: u32, initiator: bool, max_wr: usize) -> CoreConfig {
+    let mut cfg = CoreConfig::new(ConnId(id), eta_mpa::mulpdu(emss, n.markers_tx));
+    cfg.ird = u32::from(n.ird);
+    cfg.ord = u32::from(n.ord);
+    cfg.max_send_wr = max_wr;
+    cfg.max_recv_wr = max_wr;
+    if initiator {
+        cfg.send_rtr = n.rtr.map(|t| match t {
+            RtrType::Send => RtrKind::Send,
+            RtrType::Write => RtrKind::Write,
+            RtrType::Read => RtrKind::Read,
+        });
+    } else {
+        cfg.expect_send_rtr = n.rtr == Some(RtrType::Send);
+    }
+    cfg
+}
