@@ -166,6 +166,20 @@ impl RecvPool {
         Some(Ok((m, n)))
     }
 
+    /// Removes the only message, complete or not, copying its octets out through
+    /// `write`; returns whether there was exactly one message to take.
+    pub(crate) fn take_partial(&mut self, mut write: impl FnMut(usize, &[u8])) -> bool {
+        if self.msgs.len() != 1 {
+            return false;
+        }
+        let (a, b) = self.data.as_slices();
+        write(0, a);
+        write(a.len(), b);
+        self.data.clear();
+        self.msgs.clear();
+        true
+    }
+
     /// Drops uncommitted octets of the last message (its FPDU failed).
     pub(crate) fn discard_uncommitted(&mut self) {
         if let Some(m) = self.msgs.back_mut() {

@@ -240,7 +240,11 @@ impl Connection {
             _ => UNTAGGED_HEADER_LEN,
         };
         self.rx.hdr = IncludedHeader::new(&header[..header.len().min(ddp_len)]);
-        match self.classify(total, header) {
+        let mut plan = self.classify(total, header);
+        if matches!(plan, Ok(Plan::Blocked)) && self.migrate_pooled_send() {
+            plan = self.classify(total, header);
+        }
+        match plan {
             Ok(Plan::Blocked) => RxVerdict::Blocked,
             Ok(Plan::Go { cur, hlen, start }) => {
                 if let Some(s) = start {
@@ -441,12 +445,11 @@ impl Connection {
                 return Err(self.term(TerminateReason::DdpUntagged(UntaggedError::InvalidMo)));
             }
             s.received.checked_add(seg_len).ok_or_else(too_long)?;
+            if s.pool && !self.pool.has_room(payload, false) {
+                return Ok(Plan::Blocked);
+            }
             let offset = s.received as usize;
-            if s.pool {
-                if !self.pool.has_room(payload, false) {
-                    return Ok(Plan::Blocked);
-                }
-            } else {
+            if !s.pool {
                 let buf_len = self.rq.front().map_or(0, |r| r.buf.len());
                 if offset + payload > buf_len {
                     return Err(too_long());
@@ -516,6 +519,41 @@ impl Connection {
             Ok(Some(true))
         } else {
             Ok(None)
+        }
+    }
+
+    /// Moves the message being assembled in the pool into the receive posted
+    /// meanwhile, so that a message larger than the pool is not blocked forever when
+    /// the application posts receives instead of reading. Only done between segments,
+    /// when the message is the pool's only one and nothing of it has been read, and
+    /// when it fits the posted buffer. Returns whether it moved.
+    fn migrate_pooled_send(&mut self) -> bool {
+        let Some(s) = self.rx.send.as_mut() else {
+            return false;
+        };
+        let Some(recv) = self.rq.front() else {
+            return false;
+        };
+        if !s.pool || self.pool.msgs.len() != 1 {
+            return false;
+        }
+        let Some(m) = self.pool.msgs.front() else {
+            return false;
+        };
+        if m.consumed != 0 || m.len != m.committed || m.len != s.received as usize {
+            return false;
+        }
+        if m.len > recv.buf.len() {
+            return false;
+        }
+        let mem = recv.buf.mem();
+        if self.pool.take_partial(|off, bytes| {
+            mem.write(off, bytes);
+        }) {
+            s.pool = false;
+            true
+        } else {
+            false
         }
     }
 

@@ -79,7 +79,7 @@ pub struct RemoteRegion {
 /// completions on the connection's completion queues. Dropping the connection
 /// closes it gracefully (queued work first, then FIN).
 ///
-/// ```no_run
+/// ```
 /// use eta_engine::{Connection, Listener, Options};
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let listener = Listener::bind("127.0.0.1:0", Options::default())?;
@@ -144,7 +144,12 @@ impl Connection {
         Err(last)
     }
 
-    fn start(stream: TcpStream, est: Established, opts: &Options, responder: bool) -> Result<Connection, Error> {
+    fn start(
+        stream: TcpStream,
+        est: Established,
+        opts: &Options,
+        responder: bool,
+    ) -> Result<Connection, Error> {
         let eng = engine::get()?;
         let id = eng.new_id();
         let local = stream.local_addr()?;
@@ -281,7 +286,12 @@ impl Connection {
     }
 
     /// Posts an RDMA Write of `buf` into the peer's memory at `remote`.
-    pub fn post_write(&self, wr_id: u64, buf: Vec<u8>, remote: RemoteRegion) -> Result<(), PostError> {
+    pub fn post_write(
+        &self,
+        wr_id: u64,
+        buf: Vec<u8>,
+        remote: RemoteRegion,
+    ) -> Result<(), PostError> {
         let len = u32::try_from(buf.len()).map_err(|_| PostError::TooLong)?;
         if remote.to.checked_add(u64::from(len)).is_none() {
             return Err(PostError::OffsetWrap);
@@ -313,7 +323,9 @@ impl Connection {
         if remote.to.checked_add(u64::from(len)).is_none() {
             return Err(PostError::OffsetWrap);
         }
-        let fits = offset.checked_add(u64::from(len)).is_some_and(|e| e <= local.len as u64);
+        let fits = offset
+            .checked_add(u64::from(len))
+            .is_some_and(|e| e <= local.len as u64);
         if local.conn != self.shared.id || !local.access.contains(Access::LOCAL_WRITE) || !fits {
             return Err(PostError::LocalProtection);
         }
@@ -337,7 +349,13 @@ impl Connection {
         let len = buf.len();
         let stag = eng
             .table
-            .register_owned(buf.into_boxed_slice(), 0..len, 0, access, Scope::Connection(ConnId(self.shared.id)))
+            .register_owned(
+                buf.into_boxed_slice(),
+                0..len,
+                0,
+                access,
+                Scope::Connection(ConnId(self.shared.id)),
+            )
             .map_err(|e| Error::Engine(format!("registration failed: {e:?}")))?;
         Ok(MemoryRegion {
             stag,

@@ -57,7 +57,9 @@ impl EngineConfig {
                 .parse::<usize>()
                 .ok()
                 .filter(|n| (1..=64).contains(n))
-                .ok_or_else(|| invalid(format!("ETA_ENGINES={v:?}: expected a number from 1 to 64")))?;
+                .ok_or_else(|| {
+                    invalid(format!("ETA_ENGINES={v:?}: expected a number from 1 to 64"))
+                })?;
         }
         if let Some(v) = get("ETA_ENGINE_CPUS") {
             cfg.cpus = parse_cpus(&v).ok_or_else(|| {
@@ -72,7 +74,11 @@ impl EngineConfig {
                 .parse::<u64>()
                 .ok()
                 .filter(|n| *n <= 1_000_000)
-                .ok_or_else(|| invalid(format!("ETA_SPIN_US={v:?}: expected microseconds from 0 to 1000000")))?;
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "ETA_SPIN_US={v:?}: expected microseconds from 0 to 1000000"
+                    ))
+                })?;
             cfg.spin = Duration::from_micros(us);
         }
         Ok(cfg)
@@ -181,12 +187,20 @@ mod tests {
     use super::*;
 
     fn lookup<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
     }
 
     #[test]
     fn defaults_and_values() {
-        assert_eq!(EngineConfig::from_lookup(lookup(&[])).unwrap(), EngineConfig::default());
+        assert_eq!(
+            EngineConfig::from_lookup(lookup(&[])).unwrap(),
+            EngineConfig::default()
+        );
         let c = EngineConfig::from_lookup(lookup(&[
             ("ETA_ENGINES", "4"),
             ("ETA_ENGINE_CPUS", "1, 4-6"),

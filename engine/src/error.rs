@@ -39,7 +39,9 @@ impl Error {
         match self {
             Self::Io(e) => e.kind(),
             Self::Mpa(_) | Self::Protocol(_) => io::ErrorKind::InvalidData,
-            Self::Negotiation(NegotiationError::Rejected { .. }) => io::ErrorKind::ConnectionRefused,
+            Self::Negotiation(NegotiationError::Rejected { .. }) => {
+                io::ErrorKind::ConnectionRefused
+            }
             Self::Negotiation(_) => io::ErrorKind::Unsupported,
             Self::Timeout => io::ErrorKind::TimedOut,
             Self::PeerClosed | Self::Terminated(_) => io::ErrorKind::ConnectionReset,

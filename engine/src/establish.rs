@@ -42,7 +42,12 @@ fn read_frame(
             Ok(0) => return Err(Error::PeerClosed),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 return Err(Error::Timeout);
             }
             Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Err(Error::PeerClosed),

@@ -204,6 +204,10 @@ impl ConnShared {
     }
 
     pub fn with_error<R>(&self, f: impl FnOnce(Option<&Error>) -> R) -> R {
-        f(self.error.lock().unwrap_or_else(|p| p.into_inner()).as_ref())
+        f(self
+            .error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref())
     }
 }

@@ -88,6 +88,10 @@ pub const OUT: u32 = libc::EPOLLOUT as u32;
 pub const ET: u32 = libc::EPOLLET as u32;
 /// Peer closed its side, or error.
 pub const HUP: u32 = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+/// Peer closed its sending side (FIN).
+pub const RDHUP: u32 = libc::EPOLLRDHUP as u32;
+/// Hang-up or error (reset).
+pub const ERR_HUP: u32 = (libc::EPOLLHUP | libc::EPOLLERR) as u32;
 
 impl Epoll {
     /// A close-on-exec epoll instance.
@@ -114,7 +118,11 @@ impl Epoll {
     }
 
     /// Waits for events (timeout `None`: forever; zero: poll) into `out`.
-    pub fn wait(&self, out: &mut Vec<libc::epoll_event>, timeout: Option<Duration>) -> io::Result<()> {
+    pub fn wait(
+        &self,
+        out: &mut Vec<libc::epoll_event>,
+        timeout: Option<Duration>,
+    ) -> io::Result<()> {
         out.clear();
         let ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as libc::c_int);
         let cap = out.capacity().clamp(1, i32::MAX as usize);
@@ -133,14 +141,20 @@ impl Epoll {
     }
 }
 
-/// `writev` of raw iovecs.
+/// Gather-writes raw iovecs (`sendmsg` with `MSG_NOSIGNAL`, so a peer that is gone
+/// gives `EPIPE` instead of killing the process with `SIGPIPE`).
 ///
 /// # Safety
 /// Every iovec must describe memory valid for reads for the duration of the call.
 pub unsafe fn writev(fd: RawFd, iov: &[libc::iovec]) -> io::Result<usize> {
     let n = iov.len().min(libc::UIO_MAXIOV as usize);
-    // SAFETY: the caller guarantees the iovecs; `n` does not exceed the slice.
-    cvt_size(unsafe { libc::writev(fd, iov.as_ptr(), n as libc::c_int) })
+    // SAFETY: zeroed msghdr is valid (no name, no control data).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov.as_ptr() as *mut libc::iovec;
+    msg.msg_iovlen = n as _;
+    // SAFETY: the msghdr points at `n` iovecs of the slice, which the caller
+    // guarantees are readable; the kernel only reads them.
+    cvt_size(unsafe { libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) })
 }
 
 /// `read` into a buffer.
@@ -153,6 +167,23 @@ pub fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
 pub fn shutdown_write(fd: RawFd) {
     // SAFETY: no pointers; failure (not connected) is harmless here.
     let _ = unsafe { libc::shutdown(fd, libc::SHUT_WR) };
+}
+
+/// The pending socket error (`SO_ERROR`), if any.
+pub fn socket_error(fd: RawFd) -> Option<io::Error> {
+    let mut v: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `v` and `len` are valid for the kernel to write an int and its size.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            (&mut v as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    (r == 0 && v != 0).then(|| io::Error::from_raw_os_error(v))
 }
 
 /// The TCP maximum segment size the kernel uses for this connection (the EMSS).

@@ -58,6 +58,8 @@ struct Conn {
     /// Regions deregistered, freed once the FPDU count in flight passes the mark.
     graveyard: Vec<(u64, Stag)>,
     closing: bool,
+    /// The peer closed its half between two messages.
+    peer_closed: bool,
     fin_sent: bool,
     eof: bool,
     failed: bool,
@@ -121,6 +123,7 @@ impl Worker {
                     if flags & (sys::IN | sys::HUP) != 0 {
                         c.readable = true;
                     }
+                    c.peer_event(flags);
                     progress |= Self::service(c, &mut self.buf, &self.table);
                 }
             }
@@ -133,19 +136,37 @@ impl Worker {
     }
 
     fn has_pending_inbox(&self) -> bool {
-        !self.shared.ready.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
-            || !self.shared.incoming.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
+        !self
+            .shared
+            .ready
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
+            || !self
+                .shared
+                .incoming
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_empty()
     }
 
     fn take_incoming(&mut self) -> bool {
-        let new: Vec<NewConn> =
-            std::mem::take(&mut *self.shared.incoming.lock().unwrap_or_else(|p| p.into_inner()));
+        let new: Vec<NewConn> = std::mem::take(
+            &mut *self
+                .shared
+                .incoming
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
         let any = !new.is_empty();
         for nc in new {
             let id = nc.shared.id;
             match Conn::start(nc, &self.table) {
                 Ok(mut c) => {
-                    if let Err(e) = self.epoll.add(c.fd, sys::IN | sys::OUT | sys::ET | sys::HUP, id) {
+                    if let Err(e) =
+                        self.epoll
+                            .add(c.fd, sys::IN | sys::OUT | sys::ET | sys::HUP, id)
+                    {
                         c.fail(Error::Io(e));
                     }
                     c.readable = true;
@@ -241,6 +262,7 @@ impl Conn {
             readable: true,
             graveyard: Vec::new(),
             closing: false,
+            peer_closed: false,
             fin_sent: false,
             eof: false,
             failed: false,
@@ -259,12 +281,14 @@ impl Conn {
                 Wr::Send { wr_id, buf, opts } => (
                     wr_id,
                     CompletionOp::Send,
-                    self.core.post_send(wr_id, LocalBuffer::from_boxed(buf.into()), opts),
+                    self.core
+                        .post_send(wr_id, LocalBuffer::from_boxed(buf.into()), opts),
                 ),
                 Wr::Recv { wr_id, buf } => (
                     wr_id,
                     CompletionOp::Recv,
-                    self.core.post_recv(wr_id, LocalBuffer::from_boxed(buf.into())),
+                    self.core
+                        .post_recv(wr_id, LocalBuffer::from_boxed(buf.into())),
                 ),
                 Wr::Write {
                     wr_id,
@@ -274,8 +298,12 @@ impl Conn {
                 } => (
                     wr_id,
                     CompletionOp::Write,
-                    self.core
-                        .post_write(wr_id, LocalBuffer::from_boxed(buf.into()), remote, remote_to),
+                    self.core.post_write(
+                        wr_id,
+                        LocalBuffer::from_boxed(buf.into()),
+                        remote,
+                        remote_to,
+                    ),
                 ),
                 Wr::Read {
                     wr_id,
@@ -287,7 +315,8 @@ impl Conn {
                 } => (
                     wr_id,
                     CompletionOp::Read,
-                    self.core.post_read(wr_id, local, local_to, len, remote, remote_to),
+                    self.core
+                        .post_read(wr_id, local, local_to, len, remote, remote_to),
                 ),
                 Wr::Deregister(stag) => {
                     // Nothing framed from now on can refer to it; what is in flight
@@ -344,10 +373,8 @@ impl Conn {
                         self.stash.extend_from_slice(&buf[used..n]);
                         break;
                     }
-                    if n < buf.len() {
-                        // A short read: the socket is drained for now.
-                        self.readable = false;
-                    }
+                    // Edge-triggered: keep reading until EAGAIN (a short read may
+                    // still be followed by a FIN that raises no new edge).
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.readable = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -357,19 +384,39 @@ impl Conn {
                 }
             }
         }
-        if self.eof && !self.failed && !self.closing_done_by_peer() {
+        if self.eof && !self.failed && !self.peer_closed {
             any = true;
+            if self.deframer.at_boundary() && self.blocked.is_none() && self.stash.is_empty() {
+                // The peer closed between messages: a graceful close. Finish what we
+                // have to send, then close our half too.
+                self.peer_closed = true;
+                self.closing = true;
+                if self.shared.state() == ConnState::Open {
+                    self.shared.set_state(ConnState::Closing);
+                }
+            } else {
+                self.lost(io::ErrorKind::UnexpectedEof);
+            }
         }
         any
     }
 
-    /// The peer closed its half: an error unless we were closing too.
-    fn closing_done_by_peer(&mut self) -> bool {
-        if self.closing {
-            return true;
+    /// Notes a hang-up the reader may not see yet because the connection waits for
+    /// a posted receive: a reset fails the connection at once (its data is gone); a
+    /// FIN shows as `Closing` while the data before it waits to be received.
+    fn peer_event(&mut self, flags: u32) {
+        if self.blocked.is_none() && self.stash.is_empty() {
+            return;
         }
-        self.lost(io::ErrorKind::UnexpectedEof);
-        false
+        if flags & sys::ERR_HUP != 0 {
+            if let Some(e) = sys::socket_error(self.fd) {
+                self.lost(e.kind());
+                return;
+            }
+        }
+        if flags & sys::RDHUP != 0 && self.shared.state() == ConnState::Open {
+            self.shared.set_state(ConnState::Closing);
+        }
     }
 
     fn drain_stash(&mut self) -> bool {
@@ -405,7 +452,9 @@ impl Conn {
                     match ev {
                         Event::NeedInput => return used_total,
                         Event::Header { ulpdu_len, header } => {
-                            if self.core.recv_header(ulpdu_len, header.as_slice()) == RxVerdict::Blocked {
+                            if self.core.recv_header(ulpdu_len, header.as_slice())
+                                == RxVerdict::Blocked
+                            {
                                 self.blocked = Some((ulpdu_len, header));
                                 return used_total;
                             }
@@ -489,7 +538,9 @@ impl Conn {
         } else {
             &self.shared.outstanding_sq
         };
-        let _ = counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| Some(v.saturating_sub(1)));
+        let _ = counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+            Some(v.saturating_sub(1))
+        });
         if c.op == CompletionOp::Recv {
             self.shared.recv_cq.push([c]);
         } else {
@@ -534,9 +585,19 @@ impl Conn {
 
     /// Final release: no iovec in flight, the socket closes when dropped.
     fn release(&mut self, table: &MemoryTable) {
+        let graceful = !self.failed;
         self.tx.abandon();
         self.core.transport_closed();
-        self.report();
+        if graceful {
+            // Both halves closed in order: what is still posted is flushed, and the
+            // core's "transport lost" is no error here.
+            while let Some(c) = self.core.poll_completion() {
+                self.complete(Completion::from_core(self.shared.id, c));
+            }
+            while self.core.poll_event().is_some() {}
+        } else {
+            self.report();
+        }
         let leftover: Vec<Wr> = {
             let mut q = self.shared.queue();
             q.dead = true;
@@ -575,7 +636,13 @@ impl Conn {
 }
 
 /// The core configuration for a negotiated connection.
-pub(crate) fn core_config(id: u64, n: &eta_mpa::Negotiated, emss: u32, initiator: bool, max_wr: usize) -> CoreConfig {
+pub(crate) fn core_config(
+    id: u64,
+    n: &eta_mpa::Negotiated,
+    emss: u32,
+    initiator: bool,
+    max_wr: usize,
+) -> CoreConfig {
     let mut cfg = CoreConfig::new(ConnId(id), eta_mpa::mulpdu(emss, n.markers_tx));
     cfg.ird = u32::from(n.ird);
     cfg.ord = u32::from(n.ord);
