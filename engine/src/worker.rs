@@ -3,7 +3,7 @@
 //! placement → completions, spinning while there is work and parking in
 //! `epoll_wait` when idle.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::TcpStream;
 use std::os::fd::{AsRawFd, RawFd};
@@ -51,6 +51,8 @@ struct Conn {
     tx: Tx,
     /// Received octets not yet handed to the core (it answered `Blocked`).
     stash: Vec<u8>,
+    /// The other half of the work-request queue (swapped with the shared one).
+    spare: VecDeque<Wr>,
     blocked: Option<(u16, HeaderBytes)>,
     responder: bool,
     /// The socket may have more to read (edge-triggered epoll).
@@ -72,6 +74,9 @@ pub(crate) struct Worker {
     conns: HashMap<u64, Conn>,
     buf: Box<[u8]>,
     spin: Duration,
+    /// Connections that stopped with work left (the per-visit bound), visited again
+    /// on the next turn of the loop without waiting for an event.
+    hot: Vec<u64>,
 }
 
 impl Worker {
@@ -85,6 +90,7 @@ impl Worker {
             conns: HashMap::new(),
             buf: vec![0u8; READ_BUF].into_boxed_slice(),
             spin,
+            hot: Vec::new(),
         })
     }
 
@@ -95,6 +101,7 @@ impl Worker {
         loop {
             let mut progress = self.take_incoming();
             progress |= self.ring_doorbells();
+            progress |= self.visit_hot();
             // Spin (poll without blocking) while work came recently; park after.
             let park = self.spin.is_zero() || idle_since.elapsed() >= self.spin;
             let timeout = if park && !progress {
@@ -124,7 +131,11 @@ impl Worker {
                         c.readable = true;
                     }
                     c.peer_event(flags);
-                    progress |= Self::service(c, &mut self.buf, &self.table);
+                    let (p, more) = Self::service(c, &mut self.buf, &self.table);
+                    progress |= p;
+                    if more {
+                        self.hot.push(id);
+                    }
                 }
             }
             progress |= !events.is_empty();
@@ -170,7 +181,9 @@ impl Worker {
                         c.fail(Error::Io(e));
                     }
                     c.readable = true;
-                    Self::service(&mut c, &mut self.buf, &self.table);
+                    if Self::service(&mut c, &mut self.buf, &self.table).1 {
+                        self.hot.push(id);
+                    }
                     self.conns.insert(id, c);
                 }
                 Err((shared, e)) => {
@@ -188,28 +201,51 @@ impl Worker {
         let any = !ready.is_empty();
         for s in ready {
             s.rung.store(false, Ordering::Release);
-            if let Some(c) = self.conns.get_mut(&s.id) {
-                Self::service(c, &mut self.buf, &self.table);
+            if let Some(c) = self.conns.get_mut(&s.id)
+                && Self::service(c, &mut self.buf, &self.table).1
+            {
+                self.hot.push(s.id);
             }
         }
         any
     }
 
-    /// Runs one connection until it makes no more progress.
-    fn service(c: &mut Conn, buf: &mut [u8], table: &MemoryTable) -> bool {
+    fn visit_hot(&mut self) -> bool {
+        if self.hot.is_empty() {
+            return false;
+        }
+        let mut hot = std::mem::take(&mut self.hot);
+        hot.sort_unstable();
+        hot.dedup();
+        for id in hot.drain(..) {
+            if let Some(c) = self.conns.get_mut(&id)
+                && Self::service(c, &mut self.buf, &self.table).1
+            {
+                self.hot.push(id);
+            }
+        }
+        true
+    }
+
+    /// Runs one connection until it makes no more progress, or for a bounded number
+    /// of rounds so that one busy connection cannot starve the others. Returns
+    /// whether it made progress and whether it stopped with work left.
+    fn service(c: &mut Conn, buf: &mut [u8], table: &MemoryTable) -> (bool, bool) {
         let mut any = false;
-        for _ in 0..64 {
+        let mut more = true;
+        for _ in 0..16 {
             let mut progress = c.ingest(table);
             progress |= c.receive(buf);
             progress |= c.transmit();
             progress |= c.report();
             any |= progress;
             if !progress {
+                more = false;
                 break;
             }
         }
         c.free_graveyard(table);
-        any
+        (any, more)
     }
 
     /// Lets go of connections that are finished.
@@ -257,6 +293,7 @@ impl Conn {
             core,
             tx: Tx::new(),
             stash: nc.leftover,
+            spare: VecDeque::new(),
             blocked: None,
             responder: nc.responder,
             readable: true,
@@ -274,9 +311,11 @@ impl Conn {
 
     /// Moves posted work requests into the core.
     fn ingest(&mut self, table: &MemoryTable) -> bool {
-        let items: Vec<Wr> = self.shared.queue().items.drain(..).collect();
-        let any = !items.is_empty();
-        for wr in items {
+        // Swap the shared queue with this side's empty one: no allocation, and the
+        // lock is held for a pointer swap only.
+        std::mem::swap(&mut self.shared.queue().items, &mut self.spare);
+        let any = !self.spare.is_empty();
+        while let Some(wr) = self.spare.pop_front() {
             let (wr_id, op, res) = match wr {
                 Wr::Send { wr_id, buf, opts } => (
                     wr_id,
