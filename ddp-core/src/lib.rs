@@ -39,7 +39,7 @@ pub use error::{
     ConfigError, LlpError, OperationError, PostError, ProtectionError, RegError, StagError,
     TaggedError, TerminateReason, UntaggedError,
 };
-pub use placement::LocalBuffer;
+pub use placement::{DirectTarget, LocalBuffer};
 pub use pool::PoolRead;
 pub use rx::RxVerdict;
 pub use segment::{HEADER_CAPACITY, Segment, SegmentToken};

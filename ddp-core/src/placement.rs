@@ -220,6 +220,48 @@ impl Drop for OwnedMem {
     }
 }
 
+/// Validated destination memory for the next payload octets of the segment being
+/// received ([`Connection::direct_target`](crate::Connection::direct_target)), so a
+/// driver can receive them there with no intermediate buffer (`read(2)` into it).
+#[derive(Debug)]
+pub struct DirectTarget {
+    mem: RawMem,
+}
+
+impl DirectTarget {
+    pub(crate) fn new(mem: RawMem) -> Self {
+        Self { mem }
+    }
+
+    /// Octets the target can take.
+    pub fn len(&self) -> usize {
+        self.mem.len()
+    }
+
+    /// Whether the target is empty.
+    pub fn is_empty(&self) -> bool {
+        self.mem.len() == 0
+    }
+
+    /// The first octet, for a system call that writes at most [`Self::len`] octets
+    /// there.
+    pub fn as_mut_ptr(&self) -> *mut u8 {
+        self.mem.ptr.as_ptr()
+    }
+
+    /// The first `n` octets, after the driver filled them (for the CRC).
+    ///
+    /// # Safety
+    /// The driver must have written those `n` octets (`n <= len()`), and nothing may
+    /// write them while the slice lives.
+    pub unsafe fn filled(&self, n: usize) -> &[u8] {
+        let n = n.min(self.mem.len());
+        // SAFETY: the span is valid for reads (RawMem's contract) and initialized by
+        // the caller's contract; no writer exists while the slice lives.
+        unsafe { core::slice::from_raw_parts(self.mem.ptr.as_ptr(), n) }
+    }
+}
+
 /// A local buffer for a work request: the source of a Send or RDMA Write, or the
 /// destination of a posted receive. Either caller memory under an unsafe contract, or
 /// memory the buffer owns (returned in the work request's completion).

@@ -766,6 +766,75 @@ impl Connection {
         }
     }
 
+    /// Where the next payload octets (at most `max`) of the segment being received
+    /// go, if they go straight into a posted receive or a registered region (not the
+    /// pool, not a discarded or control segment). The span has passed every check;
+    /// after filling `n` octets of it, call [`Self::recv_payload_direct`].
+    pub fn direct_target(&mut self, max: usize) -> Option<crate::placement::DirectTarget> {
+        if self.state != State::Operational || self.rx.pending_error.is_some() {
+            return None;
+        }
+        let conn = self.cfg.conn_id;
+        let mem = match &self.rx.cur {
+            Cur::Send {
+                remaining,
+                offset,
+                pool: false,
+                ..
+            } => {
+                let n = max.min(*remaining);
+                self.rq.front()?.buf.mem().sub(*offset, n)?
+            }
+            Cur::Write {
+                stag,
+                to,
+                remaining,
+            } => {
+                let n = max.min(*remaining);
+                self.table
+                    .direct_span(conn, *stag, *to, n, Access::REMOTE_WRITE)
+                    .ok()?
+            }
+            Cur::ReadResp {
+                stag,
+                to,
+                remaining,
+                ..
+            } => {
+                let n = max.min(*remaining);
+                self.table
+                    .direct_span(conn, *stag, *to, n, Access::LOCAL_WRITE)
+                    .ok()?
+            }
+            _ => return None,
+        };
+        (mem.len() > 0).then(|| crate::placement::DirectTarget::new(mem))
+    }
+
+    /// `n` payload octets were received straight into the span
+    /// [`Self::direct_target`] gave: account for them as [`Self::recv_payload`] would
+    /// have placed them.
+    pub fn recv_payload_direct(&mut self, n: usize) {
+        match &mut self.rx.cur {
+            Cur::Send {
+                remaining, offset, ..
+            } => {
+                let n = n.min(*remaining);
+                *offset += n;
+                *remaining -= n;
+            }
+            Cur::Write { to, remaining, .. } | Cur::ReadResp { to, remaining, .. } => {
+                let n = n.min(*remaining);
+                *to = to.wrapping_add(n as u64);
+                *remaining -= n;
+            }
+            Cur::Discard { remaining } | Cur::Control { remaining, .. } => {
+                *remaining = remaining.saturating_sub(n);
+            }
+            Cur::Idle => {}
+        }
+    }
+
     /// The current FPDU is complete and its CRC verified: completes messages, acts on
     /// control messages, or sends the Terminate for a violation found earlier.
     pub fn recv_end(&mut self) {

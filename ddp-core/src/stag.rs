@@ -335,6 +335,20 @@ impl MemoryTable {
         }
     }
 
+    /// The span `to..to+len` of a region after the same checks as placement, for a
+    /// driver that receives payload straight into it.
+    pub(crate) fn direct_span(
+        &self,
+        conn: ConnId,
+        stag: Stag,
+        to: u64,
+        len: usize,
+        need: Access,
+    ) -> Result<crate::placement::RawMem, AccessError> {
+        let t = self.read();
+        check_entry(&t, conn, stag, to, len as u64, need)
+    }
+
     /// Runs an 8-octet read-modify-write at `to` (RFC 7306 atomics) under the lock.
     pub(crate) fn update_u64(
         &self,

@@ -63,6 +63,15 @@ impl From<PostError> for io::Error {
     }
 }
 
+/// Receive-path counters of a connection ([`Connection::rx_stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RxStats {
+    /// Payload octets received straight into their destination.
+    pub direct: u64,
+    /// Payload octets copied once from the engine's read buffer.
+    pub copied: u64,
+}
+
 /// Where in the peer's memory an RDMA operation goes: the STag and tagged offset the
 /// peer advertised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,6 +232,16 @@ impl Connection {
     /// Runs `f` on the error that ended the connection, if any.
     pub fn with_error<R>(&self, f: impl FnOnce(Option<&Error>) -> R) -> R {
         self.shared.with_error(f)
+    }
+
+    /// Receive-path counters: payload octets received straight into their
+    /// destination (no user-space copy), and octets copied from the engine's read
+    /// buffer (short runs, markers, a header's neighbours).
+    pub fn rx_stats(&self) -> RxStats {
+        RxStats {
+            direct: self.shared.rx_direct.load(Ordering::Relaxed),
+            copied: self.shared.rx_copied.load(Ordering::Relaxed),
+        }
     }
 
     /// Completion queue for Send, Write and Read completions.

@@ -29,7 +29,7 @@ mod sys;
 mod tx;
 mod worker;
 
-pub use api::{Connection, Listener, MemoryRegion, PostError, RemoteRegion};
+pub use api::{Connection, Listener, MemoryRegion, PostError, RemoteRegion, RxStats};
 pub use config::{AcceptFilter, DEFAULT_SPIN, Decision, EngineConfig, Options};
 pub use cq::{Completion, CompletionOp, CompletionQueue, CompletionStatus};
 pub use engine::started;

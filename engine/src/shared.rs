@@ -2,7 +2,7 @@
 //! connection: the work-request queue, the doorbell, and what the engine reports back.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use eta_ddp_core::{SendOptions, Stag};
@@ -108,6 +108,10 @@ pub(crate) struct ConnShared {
     /// Receives posted and not yet completed.
     pub outstanding_rq: AtomicUsize,
     pub max_wr: usize,
+    /// Payload octets received straight into their destination.
+    pub rx_direct: AtomicU64,
+    /// Payload octets copied from the engine's read buffer into their destination.
+    pub rx_copied: AtomicU64,
     pub send_cq: CompletionQueue,
     pub recv_cq: CompletionQueue,
     pub negotiated: Negotiated,
@@ -142,6 +146,8 @@ impl ConnShared {
             outstanding_sq: AtomicUsize::new(0),
             outstanding_rq: AtomicUsize::new(0),
             max_wr,
+            rx_direct: AtomicU64::new(0),
+            rx_copied: AtomicU64::new(0),
             send_cq,
             recv_cq,
             negotiated,

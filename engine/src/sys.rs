@@ -163,6 +163,15 @@ pub fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     cvt_size(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) })
 }
 
+/// `read` into raw memory.
+///
+/// # Safety
+/// `ptr..ptr+len` must be valid for writes for the duration of the call.
+pub unsafe fn read_raw(fd: RawFd, ptr: *mut u8, len: usize) -> io::Result<usize> {
+    // SAFETY: the caller guarantees the destination span.
+    cvt_size(unsafe { libc::read(fd, ptr.cast(), len) })
+}
+
 /// `shutdown(fd, SHUT_WR)`: sends FIN after queued data.
 pub fn shutdown_write(fd: RawFd) {
     // SAFETY: no pointers; failure (not connected) is harmless here.

@@ -25,8 +25,12 @@ use crate::tx::Tx;
 
 /// Token of the wake-up eventfd in the epoll set.
 const WAKE: u64 = u64::MAX;
-/// Octets read from a socket per `read` call.
+/// Octets read from a socket per buffered `read` call.
 const READ_BUF: usize = 256 * 1024;
+/// Buffered read size while long FPDUs arrive (headers, pad and CRC only).
+const SMALL_READ: usize = 512;
+/// Shortest payload run worth a `read` straight into its destination.
+const DIRECT_MIN: usize = 4096;
 
 /// A connection handed to an engine thread after MPA setup.
 #[derive(Debug)]
@@ -53,6 +57,8 @@ struct Conn {
     stash: Vec<u8>,
     /// The other half of the work-request queue (swapped with the shared one).
     spare: VecDeque<Wr>,
+    /// Long FPDUs are arriving: buffered reads stay small (see `read_direct`).
+    small_reads: bool,
     blocked: Option<(u16, HeaderBytes)>,
     responder: bool,
     /// The socket may have more to read (edge-triggered epoll).
@@ -294,6 +300,7 @@ impl Conn {
             tx: Tx::new(),
             stash: nc.leftover,
             spare: VecDeque::new(),
+            small_reads: false,
             blocked: None,
             responder: nc.responder,
             readable: true,
@@ -400,7 +407,15 @@ impl Conn {
             }
         }
         while self.readable && !self.eof && !self.failed {
-            match sys::read(self.fd, buf) {
+            if self.read_direct(&mut any) {
+                continue;
+            }
+            let size = if self.small_reads {
+                SMALL_READ
+            } else {
+                buf.len()
+            };
+            match sys::read(self.fd, &mut buf[..size]) {
                 Ok(0) => {
                     self.eof = true;
                     any = true;
@@ -438,6 +453,59 @@ impl Conn {
             }
         }
         any
+    }
+
+    /// Receives the next payload octets straight into their destination when the
+    /// deframer says a long run of payload comes next and the core has validated
+    /// where it goes: no intermediate buffer, no user-space copy. Returns whether it
+    /// read (or hit the end of the stream); false means "use the buffered read".
+    fn read_direct(&mut self, any: &mut bool) -> bool {
+        let run = self.deframer.payload_run();
+        if run < DIRECT_MIN || self.blocked.is_some() || !self.stash.is_empty() {
+            return false;
+        }
+        let Some(target) = self.core.direct_target(run) else {
+            return false;
+        };
+        // SAFETY: the target is a span of a posted receive buffer or a registered
+        // region that the core validated for this segment; it stays allocated while
+        // the engine thread (the only one that frees such memory) is in this call.
+        match unsafe { sys::read_raw(self.fd, target.as_mut_ptr(), target.len()) } {
+            Ok(0) => {
+                self.eof = true;
+                *any = true;
+                true
+            }
+            Ok(n) => {
+                *any = true;
+                // SAFETY: the kernel wrote these n octets just now, and only this
+                // thread writes the span until the core moves past it.
+                let filled = unsafe { target.filled(n) };
+                match self.deframer.advance(filled) {
+                    Ok((used, Event::Payload(_))) if used == n => {
+                        self.core.recv_payload_direct(n);
+                        self.shared.rx_direct.fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                    Ok(_) => {
+                        // payload_run() promised n octets of payload: a broken
+                        // invariant, ended as a local catastrophic error (Terminate).
+                        self.core.abort();
+                    }
+                    Err(e) => self.core.mpa_error(&e),
+                }
+                true
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.readable = false;
+                true
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => true,
+            Err(e) => {
+                self.lost(e.kind());
+                *any = true;
+                true
+            }
+        }
     }
 
     /// Notes a hang-up the reader may not see yet because the connection waits for
@@ -491,6 +559,11 @@ impl Conn {
                     match ev {
                         Event::NeedInput => return used_total,
                         Event::Header { ulpdu_len, header } => {
+                            // After a long ULPDU, read in small pieces so the next
+                            // long payload goes straight to its destination.
+                            // (Not with markers: their runs are too short.)
+                            self.small_reads = !self.deframer.config().markers
+                                && usize::from(ulpdu_len) >= DIRECT_MIN * 2;
                             if self.core.recv_header(ulpdu_len, header.as_slice())
                                 == RxVerdict::Blocked
                             {
@@ -498,7 +571,12 @@ impl Conn {
                                 return used_total;
                             }
                         }
-                        Event::Payload(p) => self.core.recv_payload(p),
+                        Event::Payload(p) => {
+                            self.shared
+                                .rx_copied
+                                .fetch_add(p.len() as u64, Ordering::Relaxed);
+                            self.core.recv_payload(p)
+                        }
                         Event::End => self.core.recv_end(),
                     }
                 }

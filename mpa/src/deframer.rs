@@ -102,6 +102,8 @@ pub struct Deframer {
     marker_got: usize,
     /// The current FPDU began with a marker (FPDUPTR 0).
     leading_marker: bool,
+    /// Upcoming stream octets already folded into `crc` (see `hash_ahead`).
+    hashed_ahead: usize,
     /// The header's length has been decided.
     header_resolved: bool,
     failed: Option<MpaError>,
@@ -145,6 +147,7 @@ impl Deframer {
             marker_buf: [0; 4],
             marker_got: 0,
             leading_marker: false,
+            hashed_ahead: 0,
             header_resolved: false,
             failed: None,
         }
@@ -271,6 +274,9 @@ impl Deframer {
                     }
                 }
                 Phase::Payload => {
+                    if self.cfg.markers && self.cfg.crc && self.hashed_ahead == 0 {
+                        self.hash_ahead(rest);
+                    }
                     let take = self.left.min(room);
                     let run = &rest[..take];
                     self.consume(run);
@@ -327,13 +333,47 @@ impl Deframer {
         }
     }
 
-    /// Hashes octets of the current FPDU and moves the stream position past them.
+    /// Hashes octets of the current FPDU (those not hashed ahead already) and moves
+    /// the stream position past them.
     #[inline]
     fn consume(&mut self, bytes: &[u8]) {
         if self.cfg.crc {
-            self.crc = crc::append(self.crc, bytes);
+            let skip = self.hashed_ahead.min(bytes.len());
+            self.hashed_ahead -= skip;
+            if skip < bytes.len() {
+                self.crc = crc::append(self.crc, &bytes[skip..]);
+            }
         }
         self.pos = self.pos.wrapping_add(bytes.len() as u32);
+    }
+
+    /// With markers the payload comes in runs of at most 508 octets, too short for the
+    /// fast (3-way parallel) CRC kernel. The CRC covers the markers anyway, so hash
+    /// the rest of this FPDU that the input already holds — payload, markers and pad,
+    /// contiguous on the wire — in one call, and skip those octets as they are taken.
+    fn hash_ahead(&mut self, rest: &[u8]) {
+        // Stream octets from here to the CRC field: payload left, pad, and every
+        // marker among them (one right before the CRC included).
+        let mut content = self.left + pad_len(usize::from(self.ulpdu_len));
+        let mut p = self.pos;
+        let mut span = 0usize;
+        loop {
+            if markers::at_marker(p) {
+                span += MARKER_LEN;
+                p = p.wrapping_add(MARKER_LEN as u32);
+                continue;
+            }
+            if content == 0 || span >= rest.len() {
+                break;
+            }
+            let take = content.min(markers::until_marker(p) as usize);
+            span += take;
+            content -= take;
+            p = p.wrapping_add(take as u32);
+        }
+        let span = span.min(rest.len());
+        self.crc = crc::append(self.crc, &rest[..span]);
+        self.hashed_ahead = span;
     }
 
     /// After header octets arrived: sizes the header once its first octets are in,
@@ -399,7 +439,10 @@ impl Deframer {
             self.hdr_pos = at.wrapping_add(MARKER_LEN as u32);
         }
         if self.cfg.crc {
-            self.crc = crc::append(self.crc, &self.marker_buf);
+            // The input given to `hash_ahead` may have ended inside this marker.
+            let skip = self.hashed_ahead.min(MARKER_LEN);
+            self.hashed_ahead -= skip;
+            self.crc = crc::append(self.crc, &self.marker_buf[skip..]);
         }
         self.pos = at.wrapping_add(MARKER_LEN as u32);
         self.marker_got = 0;

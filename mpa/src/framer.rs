@@ -7,6 +7,7 @@ use std::io::IoSlice;
 
 use crate::crc;
 use crate::error::FrameError;
+use crate::marker_crc::MarkerCrc;
 use crate::markers::{self, MARKER_INTERVAL, MARKER_LEN};
 use crate::mulpdu::{fpdu_len, pad_len};
 
@@ -165,7 +166,8 @@ impl Framer {
         } else {
             start
         };
-        let mut crc_acc = 0u32;
+        let mut plain_crc = 0u32;
+        let crc_value;
         {
             let markers_out = &mut scratch.markers;
             let len_bytes = scratch.len;
@@ -177,6 +179,8 @@ impl Framer {
                 .chain(core::iter::once(pad))
                 .chain(core::iter::once(&PAD_CRC[..]));
             let do_crc = self.cfg.crc;
+            let with_markers = self.cfg.markers;
+            let mut marked = MarkerCrc::new();
             let mut to_hash = base - 4;
             walk(
                 self.cfg.markers,
@@ -186,8 +190,10 @@ impl Framer {
                     Piece::Data(d) => {
                         let n = d.len().min(to_hash);
                         to_hash -= n;
-                        if do_crc {
-                            crc_acc = crc::append(crc_acc, &d[..n]);
+                        if do_crc && with_markers {
+                            marked.data(&d[..n]);
+                        } else if do_crc {
+                            plain_crc = crc::append(plain_crc, &d[..n]);
                         }
                     }
                     Piece::Marker(i) => {
@@ -198,14 +204,19 @@ impl Framer {
                         };
                         markers_out[i] = markers::encode(ptr);
                         if do_crc {
-                            crc_acc = crc::append(crc_acc, &markers_out[i]);
+                            marked.marker(markers_out[i]);
                         }
                     }
                 },
             );
+            crc_value = if with_markers {
+                marked.finish()
+            } else {
+                plain_crc
+            };
         }
         scratch.crc = if self.cfg.crc {
-            crc::to_wire(crc_acc)
+            crc::to_wire(crc_value)
         } else {
             [0; 4]
         };

@@ -42,13 +42,14 @@
 //! assert_eq!(payload, b"payload in two slices");
 //! ```
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod crc;
 mod deframer;
 mod error;
 mod framer;
 pub mod fuzzing;
+mod marker_crc;
 pub mod markers;
 mod mulpdu;
 pub mod startup;
