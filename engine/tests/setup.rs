@@ -214,3 +214,62 @@ fn request_timeout_and_garbage_request() {
         "{err}"
     );
 }
+
+#[test]
+fn every_rtr_type_opens_full_operation() {
+    use eta_engine::{RtrType, RtrTypes, SendOptions};
+    for (offer, want) in [
+        (
+            RtrTypes {
+                write: true,
+                ..RtrTypes::default()
+            },
+            RtrType::Write,
+        ),
+        (
+            RtrTypes {
+                read: true,
+                ..RtrTypes::default()
+            },
+            RtrType::Read,
+        ),
+        (
+            RtrTypes {
+                send: true,
+                ..RtrTypes::default()
+            },
+            RtrType::Send,
+        ),
+    ] {
+        let client = Options {
+            mpa: LocalConfig {
+                rtr: offer,
+                ..LocalConfig::default()
+            },
+            ..Options::default()
+        };
+        let server = Options {
+            mpa: LocalConfig {
+                rtr: RtrTypes {
+                    send: true,
+                    write: true,
+                    read: true,
+                },
+                ..LocalConfig::default()
+            },
+            ..Options::default()
+        };
+        let (a, b) = pair_on("127.0.0.1", client, server);
+        assert_eq!(a.negotiated().rtr, Some(want));
+        assert_eq!(b.negotiated().rtr, Some(want));
+        // The Responder speaks first: it may only once the RTR arrived.
+        a.post_recv(1, vec![0; 16]).unwrap();
+        b.post_send(2, b"after the RTR".to_vec(), SendOptions::default())
+            .unwrap();
+        let c = common::next(a.recv_cq());
+        assert_eq!(common::payload(c), b"after the RTR", "{want:?}");
+        // And the RTR itself completes nothing at the Responder.
+        assert_eq!(common::next(b.send_cq()).wr_id, 2);
+        assert!(b.recv_cq().is_empty());
+    }
+}
