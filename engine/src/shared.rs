@@ -2,6 +2,8 @@
 //! connection: the work-request queue, the doorbell, and what the engine reports back.
 
 use std::collections::VecDeque;
+
+use crossbeam_queue::ArrayQueue;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -98,7 +100,16 @@ impl WorkerShared {
 pub(crate) struct ConnShared {
     pub id: u64,
     pub worker: Arc<WorkerShared>,
-    wrs: Mutex<Queue>,
+    /// Work requests from any application thread to the engine thread: a bounded
+    /// lock-free ring (many producers, one consumer). Posting limits keep data work
+    /// within its capacity; control requests that find it full wait in `overflow`.
+    wrs: ArrayQueue<Wr>,
+    overflow: Mutex<Vec<Wr>>,
+    has_overflow: AtomicBool,
+    /// The engine has let go: nothing will take work any more.
+    dead: AtomicBool,
+    /// Application threads between their `dead` check and their push.
+    submitting: AtomicUsize,
     /// Already in the worker's ready list.
     pub rung: AtomicBool,
     state: AtomicU8,
@@ -118,13 +129,6 @@ pub(crate) struct ConnShared {
     pub peer_private_data: Vec<u8>,
 }
 
-#[derive(Debug, Default)]
-pub(crate) struct Queue {
-    pub items: VecDeque<Wr>,
-    /// The engine has let go of the connection: nothing will take work any more.
-    pub dead: bool,
-}
-
 impl ConnShared {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -139,7 +143,11 @@ impl ConnShared {
         Self {
             id,
             worker,
-            wrs: Mutex::new(Queue::default()),
+            wrs: ArrayQueue::new(2 * max_wr + 16),
+            overflow: Mutex::new(Vec::new()),
+            has_overflow: AtomicBool::new(false),
+            dead: AtomicBool::new(false),
+            submitting: AtomicUsize::new(0),
             rung: AtomicBool::new(false),
             state: AtomicU8::new(ConnState::Open as u8),
             error: Mutex::new(None),
@@ -155,21 +163,96 @@ impl ConnShared {
         }
     }
 
-    pub fn queue(&self) -> MutexGuard<'_, Queue> {
-        self.wrs.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Queues a work request and rings the doorbell. Fails if the engine has let go.
+    /// Queues a work request and rings the doorbell. Fails (handing the request
+    /// back) if the engine has let go of the connection.
     pub fn submit(self: &Arc<Self>, wr: Wr) -> Result<(), Wr> {
-        {
-            let mut q = self.queue();
-            if q.dead {
-                return Err(wr);
-            }
-            q.items.push_back(wr);
+        self.submitting.fetch_add(1, Ordering::SeqCst);
+        if self.dead.load(Ordering::SeqCst) {
+            self.submitting.fetch_sub(1, Ordering::SeqCst);
+            return Err(wr);
         }
+        if let Err(wr) = self.wrs.push(wr) {
+            self.lock_overflow().push(wr);
+            self.has_overflow.store(true, Ordering::SeqCst);
+        }
+        self.submitting.fetch_sub(1, Ordering::SeqCst);
         self.ring();
         Ok(())
+    }
+
+    fn lock_overflow(&self) -> MutexGuard<'_, Vec<Wr>> {
+        self.overflow.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Engine side: moves every queued request into `out`.
+    pub fn take_all(&self, out: &mut VecDeque<Wr>) {
+        while let Some(wr) = self.wrs.pop() {
+            out.push_back(wr);
+        }
+        if self.has_overflow.swap(false, Ordering::SeqCst) {
+            out.extend(self.lock_overflow().drain(..));
+        }
+    }
+
+    /// Whether no request waits.
+    pub fn queue_empty(&self) -> bool {
+        self.wrs.is_empty() && !self.has_overflow.load(Ordering::SeqCst)
+    }
+
+    /// Engine side, once: no more requests will be taken; returns those queued.
+    pub fn close_queue(&self, out: &mut VecDeque<Wr>) {
+        self.dead.store(true, Ordering::SeqCst);
+        // A poster that saw `dead == false` is about to push: wait for it.
+        while self.submitting.load(Ordering::SeqCst) != 0 {
+            std::hint::spin_loop();
+        }
+        self.take_all(out);
+    }
+
+    /// Hands a completion to the application: releases its posting credit and
+    /// appends it to the right completion queue.
+    pub fn deliver(&self, c: crate::cq::Completion) {
+        let is_recv = c.op == eta_ddp_core::CompletionOp::Recv;
+        let counter = if is_recv {
+            &self.outstanding_rq
+        } else {
+            &self.outstanding_sq
+        };
+        let _ = counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+            Some(v.saturating_sub(1))
+        });
+        if is_recv {
+            self.recv_cq.push([c]);
+        } else {
+            self.send_cq.push([c]);
+        }
+    }
+
+    /// Completes a request the engine never started as flushed (its buffer handed
+    /// back), or performs a control request that needs no connection.
+    pub fn flush_request(&self, wr: Wr, table: &eta_ddp_core::MemoryTable) {
+        use eta_ddp_core::{CompletionOp, CompletionStatus};
+        let (wr_id, op, buffer) = match wr {
+            Wr::Send { wr_id, buf, .. } => (wr_id, CompletionOp::Send, Some(buf)),
+            Wr::Recv { wr_id, buf } => (wr_id, CompletionOp::Recv, Some(buf)),
+            Wr::Write { wr_id, buf, .. } => (wr_id, CompletionOp::Write, Some(buf)),
+            Wr::Read { wr_id, .. } => (wr_id, CompletionOp::Read, None),
+            Wr::Deregister(stag) => {
+                let _ = table.deregister(stag);
+                return;
+            }
+            Wr::Close => return,
+        };
+        self.deliver(crate::cq::Completion {
+            conn: self.id,
+            wr_id,
+            op,
+            status: CompletionStatus::Flushed,
+            byte_len: 0,
+            solicited: false,
+            invalidated: None,
+            buffer,
+        });
     }
 
     pub fn ring(self: &Arc<Self>) {

@@ -194,7 +194,11 @@ impl Worker {
                 }
                 Err((shared, e)) => {
                     shared.fail(e);
-                    shared.queue().dead = true;
+                    let mut left = VecDeque::new();
+                    shared.close_queue(&mut left);
+                    for wr in left {
+                        shared.flush_request(wr, &self.table);
+                    }
                 }
             }
         }
@@ -318,9 +322,8 @@ impl Conn {
 
     /// Moves posted work requests into the core.
     fn ingest(&mut self, table: &MemoryTable) -> bool {
-        // Swap the shared queue with this side's empty one: no allocation, and the
-        // lock is held for a pointer swap only.
-        std::mem::swap(&mut self.shared.queue().items, &mut self.spare);
+        // Drain the ring into this side's reusable queue (no allocation once warm).
+        self.shared.take_all(&mut self.spare);
         let any = !self.spare.is_empty();
         while let Some(wr) = self.spare.pop_front() {
             let (wr_id, op, res) = match wr {
@@ -620,8 +623,7 @@ impl Conn {
 
     /// Nothing queued or outstanding on the send side.
     fn quiet(&self) -> bool {
-        self.shared.outstanding_sq.load(Ordering::Acquire) == 0
-            && self.shared.queue().items.is_empty()
+        self.shared.outstanding_sq.load(Ordering::Acquire) == 0 && self.shared.queue_empty()
     }
 
     /// Routes completions and events to the application.
@@ -650,19 +652,7 @@ impl Conn {
     }
 
     fn complete(&self, c: Completion) {
-        let counter = if c.op == CompletionOp::Recv {
-            &self.shared.outstanding_rq
-        } else {
-            &self.shared.outstanding_sq
-        };
-        let _ = counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
-            Some(v.saturating_sub(1))
-        });
-        if c.op == CompletionOp::Recv {
-            self.shared.recv_cq.push([c]);
-        } else {
-            self.shared.send_cq.push([c]);
-        }
+        self.shared.deliver(c);
     }
 
     /// The TCP connection is gone: flush everything with error completions.
@@ -715,33 +705,10 @@ impl Conn {
         } else {
             self.report();
         }
-        let leftover: Vec<Wr> = {
-            let mut q = self.shared.queue();
-            q.dead = true;
-            q.items.drain(..).collect()
-        };
-        for wr in leftover {
-            let (wr_id, op) = match wr {
-                Wr::Send { wr_id, .. } => (wr_id, CompletionOp::Send),
-                Wr::Recv { wr_id, .. } => (wr_id, CompletionOp::Recv),
-                Wr::Write { wr_id, .. } => (wr_id, CompletionOp::Write),
-                Wr::Read { wr_id, .. } => (wr_id, CompletionOp::Read),
-                Wr::Deregister(stag) => {
-                    let _ = table.deregister(stag);
-                    continue;
-                }
-                Wr::Close => continue,
-            };
-            self.complete(Completion {
-                conn: self.shared.id,
-                wr_id,
-                op,
-                status: eta_ddp_core::CompletionStatus::Flushed,
-                byte_len: 0,
-                solicited: false,
-                invalidated: None,
-                buffer: None,
-            });
+        let mut left = std::mem::take(&mut self.spare);
+        self.shared.close_queue(&mut left);
+        for wr in left {
+            self.shared.flush_request(wr, table);
         }
         for (_, stag) in std::mem::take(&mut self.graveyard) {
             let _ = table.deregister(stag);
