@@ -695,6 +695,13 @@ impl Connection {
         let conn = self.cfg.conn_id;
         let operational = self.state == State::Operational;
         let mut err = None;
+        // Tagged placement: an inbound Write needs remote write rights, a Read
+        // Response lands in our own region (local write).
+        let tagged_need = if matches!(self.rx.cur, Cur::Write { .. }) {
+            Access::REMOTE_WRITE
+        } else {
+            Access::LOCAL_WRITE
+        };
         match &mut self.rx.cur {
             Cur::Idle => {}
             Cur::Discard { remaining } | Cur::Control { remaining, .. } => {
@@ -725,21 +732,8 @@ impl Connection {
                 stag,
                 to,
                 remaining,
-            } => {
-                let n = data.len().min(*remaining);
-                if operational && n > 0 {
-                    match self
-                        .table
-                        .place(conn, *stag, *to, &data[..n], Access::REMOTE_WRITE)
-                    {
-                        Ok(()) => {}
-                        Err(e) => err = Some(tagged_error(e)),
-                    }
-                }
-                *to = to.wrapping_add(n as u64);
-                *remaining -= n;
             }
-            Cur::ReadResp {
+            | Cur::ReadResp {
                 stag,
                 to,
                 remaining,
@@ -747,12 +741,8 @@ impl Connection {
             } => {
                 let n = data.len().min(*remaining);
                 if operational && n > 0 {
-                    match self
-                        .table
-                        .place(conn, *stag, *to, &data[..n], Access::LOCAL_WRITE)
-                    {
-                        Ok(()) => {}
-                        Err(e) => err = Some(tagged_error(e)),
+                    if let Err(e) = self.table.place(conn, *stag, *to, &data[..n], tagged_need) {
+                        err = Some(tagged_error(e));
                     }
                 }
                 *to = to.wrapping_add(n as u64);
