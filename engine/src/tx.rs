@@ -38,6 +38,25 @@ pub(crate) struct Tx {
     slices: Vec<IoSlice<'static>>,
 }
 
+/// Boxes of acknowledged FPDUs, kept per engine thread for reuse: no allocation per
+/// FPDU once warm, and no memory held by idle connections.
+const POOL_MAX: usize = 256;
+
+thread_local! {
+    // Boxed on purpose: an FPDU's address is handed to the kernel and must not move.
+    #[allow(clippy::vec_box)]
+    static POOL: std::cell::RefCell<Vec<Box<InFlight>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn recycle(b: Box<InFlight>) {
+    POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() < POOL_MAX {
+            p.push(b);
+        }
+    });
+}
+
 // SAFETY: the raw pointers in `iov` refer to memory owned by this Tx (boxed FPDUs) or
 // by the connection's core (payload buffers kept until `segment_sent`); both move
 // with the connection to the one engine thread that uses them.
@@ -69,11 +88,17 @@ impl Tx {
             let Some(seg) = core.poll_segment() else {
                 break;
             };
-            let mut fpdu = Box::new(InFlight {
-                seg,
-                scratch: FpduScratch::default(),
-                len: 0,
-            });
+            let mut fpdu = match POOL.with(|p| p.borrow_mut().pop()) {
+                Some(mut b) => {
+                    b.seg = seg;
+                    b
+                }
+                None => Box::new(InFlight {
+                    seg,
+                    scratch: FpduScratch::default(),
+                    len: 0,
+                }),
+            };
             let InFlight { seg, scratch, len } = &mut *fpdu;
             let payload = core.segment_payload(seg);
             let mut slices = eta_mpa::recycle_iov(std::mem::take(&mut self.slices));
@@ -150,6 +175,7 @@ impl Tx {
             let fpdu = self.fpdus.pop_front().expect("front exists");
             self.acked += 1;
             core.segment_sent(fpdu.seg.token());
+            recycle(fpdu);
         }
     }
 
@@ -159,6 +185,8 @@ impl Tx {
         self.iov.clear();
         self.head = 0;
         self.front_written = 0;
-        self.fpdus.clear();
+        for b in self.fpdus.drain(..) {
+            recycle(b);
+        }
     }
 }
