@@ -443,7 +443,13 @@ impl Conn {
         }
         if self.eof && !self.failed && !self.peer_closed {
             any = true;
-            if self.deframer.at_boundary() && self.blocked.is_none() && self.stash.is_empty() {
+            if self.responder && !self.core.has_received_fpdu() {
+                // The Initiator went away before Full Operation began (e.g. it
+                // refused our Reply): setup failed.
+                self.shared.fail(Error::PeerClosed);
+                self.lost(io::ErrorKind::UnexpectedEof);
+            } else if self.deframer.at_boundary() && self.blocked.is_none() && self.stash.is_empty()
+            {
                 // The peer closed between messages: a graceful close. Finish what we
                 // have to send, then close our half too.
                 self.peer_closed = true;
@@ -591,26 +597,27 @@ impl Conn {
         if self.failed && self.tx.is_empty() {
             return false;
         }
-        // The Responder sends nothing before it has received an FPDU (RFC 5044).
-        if self.responder && !self.core.has_received_fpdu() {
-            return false;
-        }
         let mut any = false;
-        loop {
-            let framed = self.tx.fill(&mut self.core, &mut self.framer);
-            if self.tx.is_empty() {
-                break;
-            }
-            match self.tx.flush(self.fd, &mut self.core) {
-                Ok(0) => break,
-                Ok(_) => any = true,
-                Err(e) => {
-                    self.lost(e.kind());
-                    return true;
+        // The Responder sends nothing before it has received an FPDU (RFC 5044);
+        // closing (below) does not wait for that.
+        let may_send = !self.responder || self.core.has_received_fpdu();
+        if may_send {
+            loop {
+                let framed = self.tx.fill(&mut self.core, &mut self.framer);
+                if self.tx.is_empty() {
+                    break;
                 }
-            }
-            if framed == 0 && !self.tx.is_empty() {
-                break;
+                match self.tx.flush(self.fd, &mut self.core) {
+                    Ok(0) => break,
+                    Ok(_) => any = true,
+                    Err(e) => {
+                        self.lost(e.kind());
+                        return true;
+                    }
+                }
+                if framed == 0 && !self.tx.is_empty() {
+                    break;
+                }
             }
         }
         if self.closing && !self.fin_sent && self.tx.is_empty() && self.quiet() {

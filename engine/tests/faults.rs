@@ -245,3 +245,40 @@ fn slow_receiver_applies_backpressure_and_loses_nothing() {
         sent += 1;
     }
 }
+
+#[test]
+fn initiator_that_leaves_before_its_first_fpdu_fails_the_responder_at_once() {
+    // A plain TCP client completes MPA setup by hand, then closes without sending an
+    // FPDU (as siw does when it refuses a Reply): the Responder must not wait forever.
+    let listener = Listener::bind("127.0.0.1:0", Options::default()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = thread::spawn(move || {
+        let mut s = TcpStream::connect(addr).unwrap();
+        let cfg = LocalConfig::default();
+        let req = negotiate::request(&cfg, &[]).unwrap().to_vec().unwrap();
+        s.write_all(&req).unwrap();
+        let mut r = StartupReader::new(FrameKind::Reply);
+        let mut buf = [0u8; 600];
+        loop {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0);
+            if let ReadProgress::Complete { .. } = r.push(&buf[..n]).unwrap() {
+                break;
+            }
+        }
+        // Close without the RTR or any FPDU.
+    });
+    let conn = listener.accept().unwrap();
+    client.join().unwrap();
+    // Whether the receive is posted before or after the engine saw the close, it
+    // never waits: refused at once, or completed as flushed.
+    if conn.post_recv(1, vec![0; 8]).is_ok() {
+        assert_eq!(next(conn.recv_cq()).status, CompletionStatus::Flushed);
+    }
+    wait_state(&conn, ConnState::Failed);
+    assert!(
+        conn.error().unwrap().contains("during MPA setup"),
+        "{:?}",
+        conn.error()
+    );
+}
