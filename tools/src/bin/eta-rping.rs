@@ -1,0 +1,617 @@
+//! eta-rping: rdma-core's `rping` over eta, client and server, wire- and
+//! application-compatible with `rping` on Linux soft-iWARP (siw).
+//!
+//! rping's application protocol (rdma-core `librdmacm/examples/rping.c`), one
+//! iteration ("ping"):
+//!
+//! 1. the client fills its "start" buffer with `rdma-ping-<n>: ` followed by the
+//!    letters `A`..`z` cycling from a start letter that advances each ping, with a
+//!    NUL as the last octet, and Sends `{u64 buf, u32 rkey, u32 size}` (16 octets,
+//!    network byte order) describing it;
+//! 2. the server RDMA-Reads `size` octets from (rkey, buf) into its own buffer and
+//!    Sends a 16-octet "go ahead";
+//! 3. the client Sends the same kind of descriptor for its "rdma" (sink) buffer;
+//! 4. the server RDMA-Writes `strlen(data) + 1` octets of what it read into the
+//!    sink and Sends "go ahead" again;
+//! 5. the client compares the sink with the start buffer.
+//!
+//! The server serves pings until the client disconnects. `buf` is the tagged offset
+//! the peer must use with `rkey`: siw advertises a virtual address, eta its region's
+//! offset (0); each side uses what the other advertised verbatim.
+//!
+//! Unlike rping, eta-rping always verifies the data (both roles), and the server
+//! with `-C N` also checks that exactly N pings arrived. Exit status 0 on success,
+//! 1 on any failure (with a message on stderr), 2 on bad usage.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use eta_engine::{
+    Access, Completion, CompletionOp, CompletionStatus, ConnState, Connection, Error, Listener,
+    Options, RemoteRegion, SendOptions, Stag,
+};
+
+const HELP: &str = "\
+eta-rping: rdma-core's rping over eta (RDMA Read/Write ping-pong with data check)
+
+USAGE:
+  eta-rping -s [-a ADDR] [-p PORT] [-C COUNT] [-S SIZE] [-v] [-d] [MPA options]
+  eta-rping -c  -a ADDR  [-p PORT] [-C COUNT] [-S SIZE] [-v] [-d] [MPA options]
+
+  -c / -s          client / server role
+  -a ADDR          client: server address; server: address to bind (default 0.0.0.0)
+  -p PORT          TCP port (default 7174, rping's)
+  -C COUNT         client: pings to run (0 = forever, default); server: pings
+                   expected before the client disconnects (0 = any, default)
+  -S SIZE          ping data size, 26 to 65535 (default 64)
+  -v               print the ping data (\"ping data: ...\" / \"server ping data: ...\")
+  -V               accepted for rping compatibility (data is always verified)
+  -d               debug output on stderr
+  -t SECS          time-out of every wait (default 30)
+MPA options (default: Rev 2, CRC on, peer-to-peer with Write/Read RTR, IRD=ORD=16):
+  --no-crc         do not ask for CRC
+  --rev1           speak MPA Rev 1 (RFC 5044, no IRD/ORD, no RTR)
+  --markers        ask the peer for MPA markers (siw refuses them)
+  --no-p2p         client: do not request the peer-to-peer model (no RTR)
+  --ird N / --ord N  inbound / outbound RDMA Read depth (default 16)
+  -h, --help       this text";
+
+/// rping's `RPING_MSG_FMT`.
+const MSG_PREFIX: &str = "rdma-ping-";
+/// `sizeof(stringify(INT_MAX)) + sizeof(RPING_MSG_FMT)`: 11 + 15.
+const MIN_SIZE: usize = 26;
+/// `RPING_BUFSIZE - 1`.
+const MAX_SIZE: usize = 64 * 1024 - 1;
+/// How long a server waits for the flushed receive after the client closed the
+/// connection. eta's engine does not complete the close of a Responder whose peer
+/// closes before sending any FPDU (the receive stays posted, the state `Closing`).
+const PEER_GONE: Duration = Duration::from_secs(1);
+/// `sizeof(struct rping_rdma_info)`.
+const INFO_LEN: usize = 16;
+
+#[derive(Debug, Clone)]
+struct Args {
+    server: bool,
+    addr: Option<String>,
+    port: u16,
+    count: u64,
+    size: usize,
+    verbose: bool,
+    debug: bool,
+    timeout: Duration,
+    opts: Options,
+}
+
+fn usage(msg: &str) -> ExitCode {
+    eprintln!("eta-rping: {msg}\n\n{HELP}");
+    ExitCode::from(2)
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut argv = std::env::args().skip(1);
+    let mut role = None;
+    let mut a = Args {
+        server: false,
+        addr: None,
+        port: 7174,
+        count: 0,
+        size: 64,
+        verbose: false,
+        debug: false,
+        timeout: Duration::from_secs(30),
+        opts: Options::default(),
+    };
+    fn val(argv: &mut impl Iterator<Item = String>, flag: &str) -> Result<String, String> {
+        argv.next().ok_or_else(|| format!("{flag} needs a value"))
+    }
+    fn num<T: std::str::FromStr>(v: &str, flag: &str) -> Result<T, String> {
+        v.trim()
+            .parse()
+            .map_err(|_| format!("{flag}: bad number {v:?}"))
+    }
+    while let Some(arg) = argv.next() {
+        match arg.as_str() {
+            "-h" | "--help" => return Err(String::new()),
+            "-c" => role = Some(false),
+            "-s" => role = Some(true),
+            "-a" => a.addr = Some(val(&mut argv, "-a")?),
+            "-p" => a.port = num(&val(&mut argv, "-p")?, "-p")?,
+            "-C" => a.count = num(&val(&mut argv, "-C")?, "-C")?,
+            "-S" => {
+                a.size = num(&val(&mut argv, "-S")?, "-S")?;
+                if !(MIN_SIZE..=MAX_SIZE).contains(&a.size) {
+                    return Err(format!(
+                        "invalid size {} (valid range is {MIN_SIZE} to {MAX_SIZE})",
+                        a.size
+                    ));
+                }
+            }
+            "-t" => {
+                let secs: u64 = num(&val(&mut argv, "-t")?, "-t")?;
+                a.timeout = Duration::from_secs(secs.max(1));
+            }
+            "-v" => a.verbose = true,
+            "-V" => {}
+            "-d" => a.debug = true,
+            "--no-crc" => a.opts.mpa.crc = false,
+            "--rev1" => {
+                a.opts.mpa.revision = 1;
+                a.opts.mpa.peer_to_peer = false;
+            }
+            "--markers" => a.opts.mpa.want_markers = true,
+            "--no-p2p" => a.opts.mpa.peer_to_peer = false,
+            "--ird" => a.opts.mpa.ird = num(&val(&mut argv, "--ird")?, "--ird")?,
+            "--ord" => a.opts.mpa.ord = num(&val(&mut argv, "--ord")?, "--ord")?,
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    a.server = role.ok_or("one of -c or -s is required")?;
+    // Separate queues: a Send completion must never be mistaken for a receive.
+    let cq = |what: &str| {
+        eta_engine::CompletionQueue::new().map_err(|e| format!("creating the {what} queue: {e}"))
+    };
+    a.opts.send_cq = Some(cq("send completion")?);
+    a.opts.recv_cq = Some(cq("receive completion")?);
+    if !a.server && a.addr.is_none() {
+        return Err("the client needs -a ADDR".into());
+    }
+    Ok(a)
+}
+
+/// What went wrong, for the one-line message on stderr.
+type Res<T> = Result<T, String>;
+
+macro_rules! debug {
+    ($a:expr, $($t:tt)*) => {
+        if $a.debug {
+            eprintln!("eta-rping: {}", format!($($t)*));
+        }
+    };
+}
+
+/// The 16-octet `struct rping_rdma_info`.
+fn info(buf: u64, rkey: u32, size: u32) -> Vec<u8> {
+    let mut v = Vec::with_capacity(INFO_LEN);
+    v.extend_from_slice(&buf.to_be_bytes());
+    v.extend_from_slice(&rkey.to_be_bytes());
+    v.extend_from_slice(&size.to_be_bytes());
+    v
+}
+
+fn parse_info(b: &[u8]) -> (u64, u32, u32) {
+    (
+        u64::from_be_bytes(b[0..8].try_into().unwrap()),
+        u32::from_be_bytes(b[8..12].try_into().unwrap()),
+        u32::from_be_bytes(b[12..16].try_into().unwrap()),
+    )
+}
+
+/// The client's start buffer of ping `ping` (0-based), exactly as rping fills it.
+fn ping_data(ping: u64, size: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; size];
+    let text = format!("{MSG_PREFIX}{}: ", ping as i32);
+    // snprintf(start_buf, size, ...) writes at most size - 1 characters.
+    let cc = text.len().min(size - 1);
+    buf[..cc].copy_from_slice(&text.as_bytes()[..cc]);
+    let mut c = 65 + (ping % 58) as u8;
+    for b in &mut buf[text.len().min(size)..] {
+        *b = c;
+        c += 1;
+        if c > 122 {
+            c = 65;
+        }
+    }
+    buf[size - 1] = 0;
+    buf
+}
+
+fn cstr(b: &[u8]) -> String {
+    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    String::from_utf8_lossy(&b[..end]).into_owned()
+}
+
+fn describe_error(conn: &Connection) -> String {
+    match conn.error() {
+        Some(e) => e,
+        None => format!("connection {:?}", conn.state()),
+    }
+}
+
+/// Waits for the next completion on `cq` of `conn`; any failure is an error that
+/// names what was awaited.
+fn wait_cq(conn: &Connection, recv: bool, what: &str, timeout: Duration) -> Res<Completion> {
+    let cq = if recv { conn.recv_cq() } else { conn.send_cq() };
+    match cq.wait(Some(timeout)) {
+        Err(e) => Err(format!("waiting for {what}: {e}")),
+        Ok(None) => Err(format!(
+            "timed out after {} s waiting for {what} (connection {:?}{})",
+            timeout.as_secs(),
+            conn.state(),
+            conn.error().map(|e| format!(": {e}")).unwrap_or_default()
+        )),
+        Ok(Some(c)) if c.status != CompletionStatus::Success => Err(format!(
+            "{what}: {:?} completion {:?} ({})",
+            c.op,
+            c.status,
+            describe_error(conn)
+        )),
+        Ok(Some(c)) => Ok(c),
+    }
+}
+
+/// Waits for the completion of a send-queue request of kind `op`. Send completions
+/// of earlier Sends may come first (rping signals every Send); they are checked and
+/// skipped.
+fn wait_send_cq(conn: &Connection, op: CompletionOp, what: &str, t: Duration) -> Res<Completion> {
+    loop {
+        let c = wait_cq(conn, false, what, t)?;
+        if c.op == op {
+            return Ok(c);
+        }
+    }
+}
+
+fn negotiated_line(conn: &Connection) -> String {
+    let n = conn.negotiated();
+    format!(
+        "connected {} -> {}: MPA Rev {}{}, CRC {}, markers tx/rx {}/{}, IRD/ORD {}/{}, RTR {}",
+        conn.local_addr(),
+        conn.peer_addr(),
+        n.revision,
+        if n.enhanced { " (enhanced)" } else { "" },
+        if n.crc { "on" } else { "off" },
+        if n.markers_tx { "on" } else { "off" },
+        if n.markers_rx { "on" } else { "off" },
+        n.ird,
+        n.ord,
+        n.rtr
+            .map(|r| format!("{r:?}"))
+            .unwrap_or_else(|| "none".into())
+    )
+}
+
+fn setup_error(e: &Error, opts: &Options) -> String {
+    let mut s = e.to_string();
+    if e.reject_private_data().is_some() && opts.mpa.want_markers {
+        s.push_str(" (this end asked for MPA markers, which the peer does not support)");
+    }
+    s
+}
+
+/// Closes gracefully and waits until both halves are closed (or `t` passes), so
+/// that the FIN leaves before the process exits.
+fn close_and_wait(conn: &Connection, t: Duration) {
+    conn.close();
+    let deadline = Instant::now() + t;
+    while matches!(conn.state(), ConnState::Open | ConnState::Closing) && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn resolve(a: &Args) -> Res<SocketAddr> {
+    let host = a.addr.as_deref().unwrap_or("0.0.0.0");
+    (host, a.port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("no address for {host}"))
+}
+
+fn run_client(a: &Args) -> Res<()> {
+    let addr = resolve(a)?;
+    let conn = Connection::connect(addr, a.opts.clone())
+        .map_err(|e| format!("connect to {addr} failed: {}", setup_error(&e, &a.opts)))?;
+    eprintln!("eta-rping: {}", negotiated_line(&conn));
+    let res = client_loop(a, &conn);
+    close_and_wait(&conn, Duration::from_secs(2));
+    res
+}
+
+fn client_loop(a: &Args, conn: &Connection) -> Res<()> {
+    let t = a.timeout;
+    let post = |e: eta_engine::PostError, what: &str| format!("posting {what}: {e}");
+    conn.post_recv(0, vec![0; INFO_LEN])
+        .map_err(|e| post(e, "receive"))?;
+    let mut ping = 0u64;
+    while a.count == 0 || ping < a.count {
+        let data = ping_data(ping, a.size);
+        // Fresh regions every ping: the start buffer carries this ping's data, and
+        // the sink starts zeroed so a missing Write cannot go unnoticed.
+        let start = conn
+            .register(
+                data.clone(),
+                Access::LOCAL_WRITE | Access::REMOTE_READ | Access::REMOTE_WRITE,
+            )
+            .map_err(|e| format!("registering the start buffer: {e}"))?;
+        let sink = conn
+            .register(
+                vec![0; a.size],
+                Access::LOCAL_WRITE | Access::REMOTE_READ | Access::REMOTE_WRITE,
+            )
+            .map_err(|e| format!("registering the rdma buffer: {e}"))?;
+        let size = a.size as u32;
+        let r = start.remote(0);
+        debug!(
+            a,
+            "ping {ping}: start buffer stag {:#x} to {:#x} len {size}", r.stag.0, r.to
+        );
+        conn.post_send(1, info(r.to, r.stag.0, size), SendOptions::default())
+            .map_err(|e| post(e, "the start-buffer Send"))?;
+        let c = wait_cq(
+            conn,
+            true,
+            "the server's first go-ahead (after its RDMA Read)",
+            t,
+        )?;
+        check_go_ahead(&c)?;
+        conn.post_recv(0, vec![0; INFO_LEN])
+            .map_err(|e| post(e, "receive"))?;
+        let r = sink.remote(0);
+        debug!(
+            a,
+            "ping {ping}: rdma buffer stag {:#x} to {:#x} len {size}", r.stag.0, r.to
+        );
+        conn.post_send(2, info(r.to, r.stag.0, size), SendOptions::default())
+            .map_err(|e| post(e, "the rdma-buffer Send"))?;
+        let c = wait_cq(
+            conn,
+            true,
+            "the server's second go-ahead (after its RDMA Write)",
+            t,
+        )?;
+        check_go_ahead(&c)?;
+        conn.post_recv(0, vec![0; INFO_LEN])
+            .map_err(|e| post(e, "receive"))?;
+        let mut got = vec![0u8; a.size];
+        sink.read(0, &mut got)
+            .map_err(|e| format!("reading the rdma buffer: {e}"))?;
+        if got != data {
+            let at = got.iter().zip(&data).position(|(x, y)| x != y).unwrap_or(0);
+            return Err(format!(
+                "data mismatch! ping {ping}, first difference at octet {at}: got {:?}, expected {:?}",
+                cstr(&got),
+                cstr(&data)
+            ));
+        }
+        if a.verbose {
+            println!("ping data: {}", cstr(&got));
+        }
+        // Drain the Send completions of this ping (every Send is signalled).
+        while let Some(c) = conn.send_cq().poll() {
+            if c.status != CompletionStatus::Success {
+                return Err(format!(
+                    "{:?} completion {:?} ({})",
+                    c.op,
+                    c.status,
+                    describe_error(conn)
+                ));
+            }
+        }
+        drop(start);
+        drop(sink);
+        ping += 1;
+    }
+    eprintln!("eta-rping: client done, {ping} pings verified");
+    Ok(())
+}
+
+fn check_go_ahead(c: &Completion) -> Res<()> {
+    if c.byte_len as usize != INFO_LEN {
+        return Err(format!("Received bogus data, size {}", c.byte_len));
+    }
+    Ok(())
+}
+
+fn run_server(a: &Args) -> Res<()> {
+    let addr = resolve(a)?;
+    let listener = Listener::bind(addr, a.opts.clone()).map_err(|e| format!("bind {addr}: {e}"))?;
+    eprintln!(
+        "eta-rping: listening on {}",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
+    let conn = listener
+        .accept()
+        .map_err(|e| format!("accept failed: {}", setup_error(&e, &a.opts)))?;
+    eprintln!("eta-rping: {}", negotiated_line(&conn));
+    let res = server_loop(a, &conn);
+    close_and_wait(&conn, Duration::from_secs(2));
+    res
+}
+
+/// Waits for the client's next buffer descriptor. `Ok(None)`: the client
+/// disconnected (gracefully) instead.
+fn server_recv_info(a: &Args, conn: &Connection, what: &str) -> Res<Option<(u64, u32, u32)>> {
+    // Wait in slices: a peer that closes before its first FPDU leaves an eta
+    // Responder in `Closing` with the receive still posted (see `PEER_GONE`).
+    let deadline = Instant::now() + a.timeout;
+    let mut gone_since: Option<Instant> = None;
+    let c = loop {
+        match conn.recv_cq().wait(Some(Duration::from_millis(100))) {
+            Err(e) => return Err(format!("waiting for {what}: {e}")),
+            Ok(Some(c)) => break c,
+            Ok(None) => {}
+        }
+        if conn.state() != ConnState::Open && conn.error().is_none() {
+            let since = *gone_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= PEER_GONE {
+                eprintln!(
+                    "eta-rping: the client closed the connection (state {:?}) and the posted \
+                     receive was not flushed within {} s; treating it as a disconnect",
+                    conn.state(),
+                    PEER_GONE.as_secs()
+                );
+                return Ok(None);
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "timed out after {} s waiting for {what} (connection {:?}{})",
+                a.timeout.as_secs(),
+                conn.state(),
+                conn.error().map(|e| format!(": {e}")).unwrap_or_default()
+            ));
+        }
+    };
+    if c.status == CompletionStatus::Flushed
+        && matches!(conn.state(), ConnState::Closing | ConnState::Closed)
+        && conn.error().is_none()
+    {
+        return Ok(None);
+    }
+    if c.status != CompletionStatus::Success {
+        return Err(format!(
+            "{what}: receive completion {:?} ({})",
+            c.status,
+            describe_error(conn)
+        ));
+    }
+    if c.byte_len as usize != INFO_LEN {
+        return Err(format!("Received bogus data, size {}", c.byte_len));
+    }
+    let buf = c.buffer.expect("a receive completion carries its buffer");
+    let i = parse_info(&buf);
+    debug!(
+        a,
+        "Received rkey {:x} addr {:x} len {} from peer", i.1, i.0, i.2
+    );
+    conn.post_recv(0, vec![0; INFO_LEN])
+        .map_err(|e| format!("post recv error: {e}"))?;
+    Ok(Some(i))
+}
+
+fn server_loop(a: &Args, conn: &Connection) -> Res<()> {
+    let t = a.timeout;
+    conn.post_recv(0, vec![0; INFO_LEN])
+        .map_err(|e| format!("post recv error: {e}"))?;
+    let buf = conn
+        .register(
+            vec![0; a.size],
+            Access::LOCAL_WRITE | Access::REMOTE_READ | Access::REMOTE_WRITE,
+        )
+        .map_err(|e| format!("registering the rdma buffer: {e}"))?;
+    let go_ahead = || vec![0u8; INFO_LEN];
+    let mut ping = 0u64;
+    while let Some((addr, rkey, len)) = server_recv_info(a, conn, "the client's start-buffer info")?
+    {
+        if len as usize > a.size {
+            return Err(format!(
+                "the client's buffer ({len} octets) is larger than this server's -S {}",
+                a.size
+            ));
+        }
+        let remote = RemoteRegion {
+            stag: Stag(rkey),
+            to: addr,
+        };
+        conn.post_read(10, &buf, 0, len, remote)
+            .map_err(|e| format!("posting the RDMA Read: {e}"))?;
+        wait_send_cq(conn, CompletionOp::Read, "the RDMA Read completion", t)?;
+        let mut data = vec![0u8; len as usize];
+        buf.read(0, &mut data)
+            .map_err(|e| format!("reading the rdma buffer: {e}"))?;
+        let expected = ping_data(ping, len as usize);
+        if data != expected {
+            let at = data
+                .iter()
+                .zip(&expected)
+                .position(|(x, y)| x != y)
+                .unwrap_or(0);
+            return Err(format!(
+                "data read from the client differs from rping's pattern for ping {ping} at octet {at}: got {:?}, expected {:?}",
+                cstr(&data),
+                cstr(&expected)
+            ));
+        }
+        if a.verbose {
+            println!("server ping data: {}", cstr(&data));
+        }
+        conn.post_send(11, go_ahead(), SendOptions::default())
+            .map_err(|e| format!("post send error: {e}"))?;
+        let Some((addr, rkey, len)) = server_recv_info(a, conn, "the client's rdma-buffer info")?
+        else {
+            return Err(format!(
+                "the client disconnected in the middle of ping {ping}"
+            ));
+        };
+        // rping writes strlen(rdma_buf) + 1 octets.
+        let n = data
+            .iter()
+            .position(|&c| c == 0)
+            .map_or(data.len(), |p| p + 1);
+        if n > len as usize {
+            return Err(format!(
+                "the client's sink ({len} octets) is smaller than the data ({n})"
+            ));
+        }
+        let remote = RemoteRegion {
+            stag: Stag(rkey),
+            to: addr,
+        };
+        debug!(a, "rdma write {n} octets to rkey {rkey:x} addr {addr:x}");
+        conn.post_write(12, data[..n].to_vec(), remote)
+            .map_err(|e| format!("posting the RDMA Write: {e}"))?;
+        wait_send_cq(conn, CompletionOp::Write, "the RDMA Write completion", t)?;
+        conn.post_send(13, go_ahead(), SendOptions::default())
+            .map_err(|e| format!("post send error: {e}"))?;
+        ping += 1;
+    }
+    // Send completions still queued must all be successful.
+    while let Some(c) = conn.send_cq().poll() {
+        if c.status != CompletionStatus::Success {
+            return Err(format!(
+                "{:?} completion {:?} ({})",
+                c.op,
+                c.status,
+                describe_error(conn)
+            ));
+        }
+    }
+    eprintln!("eta-rping: server done, client disconnected after {ping} pings");
+    if a.count != 0 && ping != a.count {
+        return Err(format!("expected {} pings, the client ran {ping}", a.count));
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let a = match parse_args() {
+        Ok(a) => a,
+        Err(m) if m.is_empty() => {
+            println!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Err(m) => return usage(&m),
+    };
+    let res = if a.server {
+        run_server(&a)
+    } else {
+        run_client(&a)
+    };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(m) => {
+            eprintln!(
+                "eta-rping: {} failed: {m}",
+                if a.server { "server" } else { "client" }
+            );
+            ExitCode::from(1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ping_data_matches_rping() {
+        let d = ping_data(0, 64);
+        assert_eq!(&d[..14], b"rdma-ping-0: A");
+        assert_eq!(d[63], 0);
+        let d = ping_data(1, 30);
+        assert_eq!(&d[..14], b"rdma-ping-1: B");
+        assert_eq!(d.len(), 30);
+    }
+}
