@@ -49,6 +49,8 @@ CELLS=(
   "s2c-nocrc|s2c|--no-crc|-c|64|ok"
   "s2c-big|s2c||-c|65535|ok"
   "s2c-markers|s2c|--markers|-c|64|reject-s2c"
+  "s2c-badstag|s2c|--fault-bad-stag|-c|64|term-from-siw"
+  "c2s-bounds|c2s|--fault-short-region|-s|64|term-from-eta"
 )
 # Notes on the cells:
 # - c2s-rev1 runs `rping -s -q`: with MPA Rev 1 there is no IRD/ORD exchange, siw's
@@ -249,6 +251,20 @@ run_cell() { # spec index
         why+=("eta-rping should fail with a reject, exit $erc: $(tail -1 "$d/eta.err")")
       [ "$F_REJ" -ge 1 ] || why+=("no MPA Reply with R=1 in the capture")
       [ "$F_FPDU" = 0 ] || why+=("$F_FPDU FPDUs after a reject")
+      ;;
+    term-from-siw)
+      # eta broke the rules; siw's Terminate must come back and be decoded.
+      [ "$erc" = 1 ] && grep -q 'peer terminated the connection' "$d/eta.err" ||
+        why+=("eta-rping should report siw's Terminate, exit $erc: $(tail -1 "$d/eta.err")")
+      [ "$OP_T" -ge 1 ] || why+=("no Terminate on the wire")
+      # (siw's rping client just reports the disconnect and exits.)
+      grep -q 'DISCONNECT' "$d/siw.out" "$d/siw.err" || why+=("siw rping did not see the disconnect")
+      ;;
+    term-from-eta)
+      # siw read past what eta registered; eta must answer with a Terminate.
+      [ "$erc" = 1 ] && grep -q 'violated the protocol' "$d/eta.err" ||
+        why+=("eta-rping should report the violation, exit $erc: $(tail -1 "$d/eta.err")")
+      [ "$OP_T" -ge 1 ] || why+=("no Terminate on the wire")
       ;;
     reject-s2c)
       [ "$grc" != 0 ] && grep -q 'REJECTED\|CONNECT_ERROR' "$d/siw.err" ||

@@ -178,6 +178,15 @@ pub fn shutdown_write(fd: RawFd) {
     let _ = unsafe { libc::shutdown(fd, libc::SHUT_WR) };
 }
 
+/// Octets sent on a TCP socket and not yet acknowledged by the peer (`SIOCOUTQ`
+/// counts unsent and unacknowledged octets; `None` if the call fails).
+pub fn unacked(fd: RawFd) -> Option<usize> {
+    let mut v: libc::c_int = 0;
+    // SAFETY: TIOCOUTQ (SIOCOUTQ) writes one int to the pointer given.
+    let r = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut v as *mut libc::c_int) };
+    (r == 0).then_some(v.max(0) as usize)
+}
+
 /// The pending socket error (`SO_ERROR`), if any.
 pub fn socket_error(fd: RawFd) -> Option<io::Error> {
     let mut v: libc::c_int = 0;

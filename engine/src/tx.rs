@@ -82,9 +82,9 @@ impl Tx {
 
     /// Frames segments from the core until the window is full or the core has none.
     /// Returns how many were framed.
-    pub fn fill(&mut self, core: &mut Core, framer: &mut Framer) -> usize {
+    pub fn fill(&mut self, core: &mut Core, framer: &mut Framer, max: usize) -> usize {
         let mut n = 0;
-        while self.fpdus.len() < MAX_IN_FLIGHT {
+        while self.fpdus.len() < MAX_IN_FLIGHT && n < max {
             let Some(seg) = core.poll_segment() else {
                 break;
             };

@@ -31,6 +31,19 @@ const READ_BUF: usize = 256 * 1024;
 const SMALL_READ: usize = 512;
 /// Shortest payload run worth a `read` straight into its destination.
 const DIRECT_MIN: usize = 4096;
+/// Longest wait for the peer's TCP to acknowledge the RTR (see `rtr_released`).
+const RTR_HOLD: Duration = Duration::from_millis(20);
+
+/// Progress of the Initiator's RTR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RtrHold {
+    /// No RTR, or it is out and acknowledged.
+    Done,
+    /// The RTR is still to be sent.
+    Unsent,
+    /// The RTR was written at this instant; waiting for its acknowledgement.
+    Sent(Instant),
+}
 
 /// A connection handed to an engine thread after MPA setup.
 #[derive(Debug)]
@@ -59,6 +72,9 @@ struct Conn {
     spare: VecDeque<Wr>,
     /// Long FPDUs are arriving: buffered reads stay small (see `read_direct`).
     small_reads: bool,
+    /// Initiator with an RTR: the RTR goes out alone, and nothing follows it until
+    /// the peer's TCP acknowledged it (or `RTR_HOLD` passed). See `transmit`.
+    rtr_hold: RtrHold,
     blocked: Option<(u16, HeaderBytes)>,
     responder: bool,
     /// The socket may have more to read (edge-triggered epoll).
@@ -255,7 +271,7 @@ impl Worker {
             }
         }
         c.free_graveyard(table);
-        (any, more)
+        (any, more || c.waiting())
     }
 
     /// Lets go of connections that are finished.
@@ -277,6 +293,7 @@ impl Worker {
 
 impl Conn {
     fn start(nc: NewConn, table: &MemoryTable) -> Result<Conn, (Arc<ConnShared>, Error)> {
+        let nc_rtr = nc.core.send_rtr.is_some();
         let n = &nc.shared.negotiated;
         let core = match Core::new(nc.core, table.clone()) {
             Ok(c) => c,
@@ -305,6 +322,11 @@ impl Conn {
             stash: nc.leftover,
             spare: VecDeque::new(),
             small_reads: false,
+            rtr_hold: if nc_rtr {
+                RtrHold::Unsent
+            } else {
+                RtrHold::Done
+            },
             blocked: None,
             responder: nc.responder,
             readable: true,
@@ -600,10 +622,16 @@ impl Conn {
         let mut any = false;
         // The Responder sends nothing before it has received an FPDU (RFC 5044);
         // closing (below) does not wait for that.
-        let may_send = !self.responder || self.core.has_received_fpdu();
+        let may_send = (!self.responder || self.core.has_received_fpdu()) && self.rtr_released();
         if may_send {
             loop {
-                let framed = self.tx.fill(&mut self.core, &mut self.framer);
+                // The RTR is the first segment: frame it alone.
+                let max = match self.rtr_hold {
+                    RtrHold::Unsent if self.tx.framed > 0 => 0,
+                    RtrHold::Unsent => 1,
+                    _ => usize::MAX,
+                };
+                let framed = self.tx.fill(&mut self.core, &mut self.framer, max);
                 if self.tx.is_empty() {
                     break;
                 }
@@ -618,6 +646,12 @@ impl Conn {
                 if framed == 0 && !self.tx.is_empty() {
                     break;
                 }
+                if self.rtr_hold == RtrHold::Unsent {
+                    if self.tx.is_empty() && self.tx.acked > 0 {
+                        self.rtr_hold = RtrHold::Sent(Instant::now());
+                    }
+                    break;
+                }
             }
         }
         if self.closing && !self.fin_sent && self.tx.is_empty() && self.quiet() {
@@ -626,6 +660,32 @@ impl Conn {
             any = true;
         }
         any
+    }
+
+    /// Whether FPDUs after the RTR may go. siw as Responder processes every FPDU
+    /// that is already queued when the RTR arrives and only then reports the
+    /// connection established, so rping (and other rdma_cm programs) can see their
+    /// first receive complete before `ESTABLISHED` and lose track of their state.
+    /// Sending the RTR alone and waiting until the peer's TCP acknowledged it (at
+    /// most `RTR_HOLD`) lets the peer report the connection before any data.
+    fn rtr_released(&mut self) -> bool {
+        match self.rtr_hold {
+            RtrHold::Done | RtrHold::Unsent => true,
+            RtrHold::Sent(at) => {
+                if sys::unacked(self.fd) == Some(0) || at.elapsed() >= RTR_HOLD {
+                    self.rtr_hold = RtrHold::Done;
+                    true
+                } else {
+                    false
+                }
+            }
+        }
+    }
+
+    /// Whether the connection waits on a timer-like condition (the RTR hold) and
+    /// must be visited again without an event.
+    fn waiting(&self) -> bool {
+        matches!(self.rtr_hold, RtrHold::Sent(_))
     }
 
     /// Nothing queued or outstanding on the send side.

@@ -55,6 +55,9 @@ MPA options (default: Rev 2, CRC on, peer-to-peer with Write/Read RTR, IRD=ORD=1
   --markers        ask the peer for MPA markers (siw refuses them)
   --no-p2p         client: do not request the peer-to-peer model (no RTR)
   --ird N / --ord N  inbound / outbound RDMA Read depth (default 16)
+Faults, to see the peer's Terminate (the interop error cells):
+  --fault-bad-stag      server: RDMA-Read the client's buffer with a wrong STag
+  --fault-short-region  client: register half the start buffer, advertise all of it
   -h, --help       this text";
 
 /// rping's `RPING_MSG_FMT`.
@@ -64,8 +67,7 @@ const MIN_SIZE: usize = 26;
 /// `RPING_BUFSIZE - 1`.
 const MAX_SIZE: usize = 64 * 1024 - 1;
 /// How long a server waits for the flushed receive after the client closed the
-/// connection. eta's engine does not complete the close of a Responder whose peer
-/// closes before sending any FPDU (the receive stays posted, the state `Closing`).
+/// connection (a safety net: the engine flushes it when the close completes).
 const PEER_GONE: Duration = Duration::from_secs(1);
 /// `sizeof(struct rping_rdma_info)`.
 const INFO_LEN: usize = 16;
@@ -81,6 +83,18 @@ struct Args {
     debug: bool,
     timeout: Duration,
     opts: Options,
+    /// Fault injection for the interop error cells (see HELP).
+    fault: Fault,
+}
+
+/// A deliberate protocol fault, to see the peer's Terminate (interop error cells).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    None,
+    /// Server: RDMA-Read the client's buffer with an STag it never advertised.
+    BadStag,
+    /// Client: advertise the start buffer with twice the length registered.
+    ShortRegion,
 }
 
 fn usage(msg: &str) -> ExitCode {
@@ -101,6 +115,7 @@ fn parse_args() -> Result<Args, String> {
         debug: false,
         timeout: Duration::from_secs(30),
         opts: Options::default(),
+        fault: Fault::None,
     };
     fn val(argv: &mut impl Iterator<Item = String>, flag: &str) -> Result<String, String> {
         argv.next().ok_or_else(|| format!("{flag} needs a value"))
@@ -141,6 +156,8 @@ fn parse_args() -> Result<Args, String> {
             }
             "--markers" => a.opts.mpa.want_markers = true,
             "--no-p2p" => a.opts.mpa.peer_to_peer = false,
+            "--fault-bad-stag" => a.fault = Fault::BadStag,
+            "--fault-short-region" => a.fault = Fault::ShortRegion,
             "--ird" => a.opts.mpa.ird = num(&val(&mut argv, "--ird")?, "--ird")?,
             "--ord" => a.opts.mpa.ord = num(&val(&mut argv, "--ord")?, "--ord")?,
             other => return Err(format!("unknown argument {other:?}")),
@@ -319,9 +336,16 @@ fn client_loop(a: &Args, conn: &Connection) -> Res<()> {
         let data = ping_data(ping, a.size);
         // Fresh regions every ping: the start buffer carries this ping's data, and
         // the sink starts zeroed so a missing Write cannot go unnoticed.
+        // With --fault-short-region only half is registered, all of it advertised:
+        // the peer's RDMA Read then runs past the region and this end terminates.
+        let registered = if a.fault == Fault::ShortRegion {
+            data[..data.len() / 2].to_vec()
+        } else {
+            data.clone()
+        };
         let start = conn
             .register(
-                data.clone(),
+                registered,
                 Access::LOCAL_WRITE | Access::REMOTE_READ | Access::REMOTE_WRITE,
             )
             .map_err(|e| format!("registering the start buffer: {e}"))?;
@@ -501,8 +525,14 @@ fn server_loop(a: &Args, conn: &Connection) -> Res<()> {
                 a.size
             ));
         }
+        // With --fault-bad-stag the Read names an STag the client never advertised.
+        let stag = if a.fault == Fault::BadStag {
+            rkey.wrapping_add(0x0100_0000)
+        } else {
+            rkey
+        };
         let remote = RemoteRegion {
-            stag: Stag(rkey),
+            stag: Stag(stag),
             to: addr,
         };
         conn.post_read(10, &buf, 0, len, remote)
