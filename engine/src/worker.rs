@@ -696,10 +696,6 @@ impl Conn {
     /// Routes completions and events to the application.
     fn report(&mut self) -> bool {
         let mut any = false;
-        while let Some(c) = self.core.poll_completion() {
-            any = true;
-            self.complete(Completion::from_core(self.shared.id, c));
-        }
         while let Some(ev) = self.core.poll_event() {
             any = true;
             match ev {
@@ -714,6 +710,12 @@ impl Conn {
                     self.fin_sent = true;
                 }
             }
+        }
+        // Completions after the events: a request flushed by a failure is seen
+        // only once the connection already tells why.
+        while let Some(c) = self.core.poll_completion() {
+            any = true;
+            self.complete(Completion::from_core(self.shared.id, c));
         }
         any
     }
