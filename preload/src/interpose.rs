@@ -1,0 +1,448 @@
+//! The exported libc symbols.
+//!
+//! Each function is defined here under libc's name, so with `LD_PRELOAD` the
+//! dynamic linker binds the program's calls to it; the real function is found with
+//! `dlsym(RTLD_NEXT, ..)` ([`crate::real`]). For a plain fd the whole cost is one
+//! atomic load of the fd's table entry ([`crate::fdtable`]), one load of the real
+//! function's address, and a direct call with the arguments untouched: no
+//! allocation, no lock, no logging, no panic path, and `errno` is whatever libc
+//! left. Marked fds take the guarded path ([`crate::route::guarded`]); DDP mode (the
+//! next step) plugs in there, and until then that path forwards too.
+//!
+//! `fcntl`, `fcntl64` and `ioctl` are C-variadic, and stable Rust cannot define a
+//! C-variadic function. They are defined with a fixed third argument of pointer
+//! size: on x86-64 (System V) and aarch64 (AAPCS64 as Linux uses it) a variadic
+//! argument travels in the same register as a named one (`rdx`, `x2`), so the third
+//! argument arrives intact whatever its type (an `int` or a pointer); when the
+//! caller passed none, the register holds garbage that is forwarded and ignored by
+//! libc exactly as it would have been. The real functions are then called as the
+//! variadic functions they are. Other targets are refused at compile time.
+
+use libc::{
+    c_int, c_uint, c_ulong, c_void, epoll_event, fd_set, iovec, mmsghdr, msghdr, nfds_t, off_t,
+    off64_t, pid_t, pollfd, sigset_t, size_t, sockaddr, socklen_t, ssize_t, timespec, timeval,
+};
+
+use crate::{fdtable, route};
+
+#[cfg(not(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+)))]
+compile_error!(
+    "libeta.so defines fcntl/ioctl with a fixed third argument, which is only correct where \
+     variadic arguments are passed like named ones (Linux on x86-64 and aarch64)"
+);
+
+/// Defines, for each entry, the resolver `real::NAME::call` and (unless the entry
+/// says `manual()`) the exported function routed by `route::SELECTOR(keys)`.
+macro_rules! interpose {
+    ($(
+        $(#[$attr:meta])*
+        fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty = $sel:ident($($key:ident),*);
+    )*) => {
+        /// libc's functions, resolved with `dlsym(RTLD_NEXT, ..)`.
+        pub(crate) mod real {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[allow(non_snake_case)]
+                pub(crate) mod $name {
+                    #[allow(unused_imports)]
+                    use super::*;
+                    pub(crate) static SYM: crate::real::Symbol =
+                        crate::real::Symbol::new(concat!(stringify!($name), "\0"));
+
+                    /// Calls libc's function (`-1`/`ENOSYS` if libc has none).
+                    ///
+                    /// # Safety
+                    /// The C contract of the libc function of this name.
+                    #[inline(always)]
+                    pub(crate) unsafe fn call($($arg: $ty),*) -> $ret {
+                        let p = SYM.cached();
+                        if p.is_null() {
+                            // SAFETY: the caller keeps the function's C contract.
+                            return unsafe { first_call($($arg),*) };
+                        }
+                        type F = unsafe extern "C" fn($($ty),*) -> $ret;
+                        // SAFETY: `p` is libc's function of this name, whose C
+                        // prototype is this signature.
+                        let f = unsafe { std::mem::transmute::<*mut std::ffi::c_void, F>(p) };
+                        // SAFETY: the caller keeps the function's C contract.
+                        unsafe { f($($arg),*) }
+                    }
+
+                    /// A call before the symbol was resolved (the constructor has not
+                    /// run yet): resolve, then call.
+                    #[cold]
+                    #[inline(never)]
+                    unsafe fn first_call($($arg: $ty),*) -> $ret {
+                        match SYM.resolve() {
+                            Some(p) => {
+                                type F = unsafe extern "C" fn($($ty),*) -> $ret;
+                                // SAFETY: as in `call`.
+                                let f = unsafe { std::mem::transmute::<*mut std::ffi::c_void, F>(p) };
+                                // SAFETY: the caller keeps the function's C contract.
+                                unsafe { f($($arg),*) }
+                            }
+                            None => {
+                                crate::real::missing();
+                                -1
+                            }
+                        }
+                    }
+                }
+            )*
+
+            /// Resolves every symbol now.
+            pub(crate) fn resolve_all() {
+                $( let _ = $name::SYM.resolve(); )*
+                super::variadic::resolve_all();
+            }
+        }
+
+        $( export_one!([$(#[$attr])*] $name($($arg: $ty),*) -> $ret; $sel($($key),*)); )*
+    };
+}
+
+/// One exported function (nothing for `manual()` entries).
+macro_rules! export_one {
+    ([$($attr:tt)*] $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty; manual()) => {};
+    ([$($attr:tt)*] $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty; $sel:ident($($key:ident),*)) => {
+        $($attr)*
+        ///
+        /// # Safety
+        /// The C contract of the libc function of this name.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name($($arg: $ty),*) -> $ret {
+            if route::$sel($($key),*) {
+                // SAFETY: the arguments go untouched to libc's function; the caller
+                // keeps its C contract.
+                return unsafe { real::$name::call($($arg),*) };
+            }
+            // Out of line, so that the passthrough above stays a leaf and a tail call.
+            #[cold]
+            #[inline(never)]
+            fn marked($($arg: $ty),*) -> $ret {
+                // DDP mode (the next step) handles marked fds here; until then, forward.
+                route::guarded(-1, move || {
+                    // SAFETY: the arguments go untouched to libc's function, as on
+                    // the passthrough path.
+                    unsafe { real::$name::call($($arg),*) }
+                })
+            }
+            marked($($arg),*)
+        }
+    };
+}
+
+interpose! {
+    /// `socket(2)`.
+    fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int = always();
+    /// `bind(2)`.
+    fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int = fd(fd);
+    /// `listen(2)`.
+    fn listen(fd: c_int, backlog: c_int) -> c_int = fd(fd);
+    /// `accept(2)`.
+    fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int = fd(fd);
+    /// `accept4(2)`.
+    fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int = fd(fd);
+    /// `connect(2)`.
+    fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int = fd(fd);
+    /// `read(2)`.
+    fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssize_t = fd(fd);
+    /// `write(2)`.
+    fn write(fd: c_int, buf: *const c_void, count: size_t) -> ssize_t = fd(fd);
+    /// `readv(2)`.
+    fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> ssize_t = fd(fd);
+    /// `writev(2)`.
+    fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> ssize_t = fd(fd);
+    /// `recv(2)`.
+    fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int) -> ssize_t = fd(fd);
+    /// `recvfrom(2)`.
+    fn recvfrom(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int, addr: *mut sockaddr, alen: *mut socklen_t) -> ssize_t = fd(fd);
+    /// `recvmsg(2)`.
+    fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t = fd(fd);
+    /// `recvmmsg(2)`.
+    fn recvmmsg(fd: c_int, msgs: *mut mmsghdr, vlen: c_uint, flags: c_int, timeout: *mut timespec) -> c_int = fd(fd);
+    /// `send(2)`.
+    fn send(fd: c_int, buf: *const c_void, len: size_t, flags: c_int) -> ssize_t = fd(fd);
+    /// `sendto(2)`.
+    fn sendto(fd: c_int, buf: *const c_void, len: size_t, flags: c_int, addr: *const sockaddr, alen: socklen_t) -> ssize_t = fd(fd);
+    /// `sendmsg(2)`.
+    fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t = fd(fd);
+    /// `sendmmsg(2)`.
+    fn sendmmsg(fd: c_int, msgs: *mut mmsghdr, vlen: c_uint, flags: c_int) -> c_int = fd(fd);
+    /// `sendfile(2)`.
+    fn sendfile(out_fd: c_int, in_fd: c_int, offset: *mut off_t, count: size_t) -> ssize_t = fds(out_fd, in_fd);
+    /// `sendfile64` (what `sendfile` is with `_FILE_OFFSET_BITS=64`).
+    fn sendfile64(out_fd: c_int, in_fd: c_int, offset: *mut off64_t, count: size_t) -> ssize_t = fds(out_fd, in_fd);
+    /// `shutdown(2)`.
+    fn shutdown(fd: c_int, how: c_int) -> c_int = fd(fd);
+    /// `getsockopt(2)`.
+    fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> c_int = fd(fd);
+    /// `getsockname(2)`.
+    fn getsockname(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int = fd(fd);
+    /// `getpeername(2)`.
+    fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int = fd(fd);
+    /// `poll(2)`.
+    fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) -> c_int = any();
+    /// `ppoll(2)`.
+    fn ppoll(fds: *mut pollfd, nfds: nfds_t, timeout: *const timespec, mask: *const sigset_t) -> c_int = any();
+    /// `select(2)`.
+    fn select(nfds: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, timeout: *mut timeval) -> c_int = any();
+    /// `pselect(2)`.
+    fn pselect(nfds: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, timeout: *const timespec, mask: *const sigset_t) -> c_int = any();
+    /// `epoll_create(2)`.
+    fn epoll_create(size: c_int) -> c_int = always();
+    /// `epoll_create1(2)`.
+    fn epoll_create1(flags: c_int) -> c_int = always();
+    /// `epoll_ctl(2)`: routed by the fd being added, changed or removed.
+    fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, event: *mut epoll_event) -> c_int = fd(fd);
+    /// `epoll_wait(2)`.
+    fn epoll_wait(epfd: c_int, events: *mut epoll_event, max: c_int, timeout: c_int) -> c_int = any();
+    /// `epoll_pwait(2)`.
+    fn epoll_pwait(epfd: c_int, events: *mut epoll_event, max: c_int, timeout: c_int, mask: *const sigset_t) -> c_int = any();
+    /// `epoll_pwait2(2)`.
+    fn epoll_pwait2(epfd: c_int, events: *mut epoll_event, max: c_int, timeout: *const timespec, mask: *const sigset_t) -> c_int = any();
+    /// `fork(2)`: passes through (DDP sockets across `fork` are DDP mode's concern).
+    fn fork() -> pid_t = always();
+    /// glibc's `_FORTIFY_SOURCE` `read`.
+    fn __read_chk(fd: c_int, buf: *mut c_void, count: size_t, buflen: size_t) -> ssize_t = fd(fd);
+    /// glibc's `_FORTIFY_SOURCE` `recv`.
+    fn __recv_chk(fd: c_int, buf: *mut c_void, len: size_t, buflen: size_t, flags: c_int) -> ssize_t = fd(fd);
+    /// glibc's `_FORTIFY_SOURCE` `recvfrom`.
+    fn __recvfrom_chk(fd: c_int, buf: *mut c_void, len: size_t, buflen: size_t, flags: c_int, addr: *mut sockaddr, alen: *mut socklen_t) -> ssize_t = fd(fd);
+    /// glibc's `_FORTIFY_SOURCE` `poll`.
+    fn __poll_chk(fds: *mut pollfd, nfds: nfds_t, timeout: c_int, fdslen: size_t) -> c_int = any();
+    /// glibc's `_FORTIFY_SOURCE` `ppoll`.
+    fn __ppoll_chk(fds: *mut pollfd, nfds: nfds_t, timeout: *const timespec, mask: *const sigset_t, fdslen: size_t) -> c_int = any();
+
+    // Exported by hand below: they keep the fd table up to date.
+    fn close(fd: c_int) -> c_int = manual();
+    fn dup(fd: c_int) -> c_int = manual();
+    fn dup2(old: c_int, new: c_int) -> c_int = manual();
+    fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int = manual();
+    fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int = manual();
+}
+
+/// `close(2)`. A marked fd's entry is cleared first, then the fd is closed.
+///
+/// # Safety
+/// The C contract of `close`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn close(fd: c_int) -> c_int {
+    if fdtable::is_plain(fd) {
+        // SAFETY: forwarded untouched; the caller keeps close's contract.
+        return unsafe { real::close::call(fd) };
+    }
+    route::guarded(-1, move || {
+        fdtable::clear(fd);
+        // SAFETY: as above.
+        unsafe { real::close::call(fd) }
+    })
+}
+
+/// `dup(2)`. The new fd gets the old one's kind (a plain fd's copy is plain).
+///
+/// # Safety
+/// The C contract of `dup`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
+    if fdtable::is_plain(fd) {
+        // SAFETY: forwarded untouched; the caller keeps dup's contract.
+        return unsafe { real::dup::call(fd) };
+    }
+    route::guarded(-1, move || {
+        // SAFETY: as above.
+        let new = unsafe { real::dup::call(fd) };
+        if new >= 0 {
+            fdtable::copy(fd, new);
+        }
+        new
+    })
+}
+
+/// `dup2(2)`. `new` gets `old`'s kind.
+///
+/// # Safety
+/// The C contract of `dup2`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
+    if fdtable::is_plain(old) && fdtable::is_plain(new) {
+        // SAFETY: forwarded untouched; the caller keeps dup2's contract.
+        return unsafe { real::dup2::call(old, new) };
+    }
+    route::guarded(-1, move || {
+        // SAFETY: as above.
+        let r = unsafe { real::dup2::call(old, new) };
+        if r >= 0 {
+            fdtable::copy(old, new);
+        }
+        r
+    })
+}
+
+/// `dup3(2)`. `new` gets `old`'s kind.
+///
+/// # Safety
+/// The C contract of `dup3`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
+    if fdtable::is_plain(old) && fdtable::is_plain(new) {
+        // SAFETY: forwarded untouched; the caller keeps dup3's contract.
+        return unsafe { real::dup3::call(old, new, flags) };
+    }
+    route::guarded(-1, move || {
+        // SAFETY: as above.
+        let r = unsafe { real::dup3::call(old, new, flags) };
+        if r >= 0 {
+            fdtable::copy(old, new);
+        }
+        r
+    })
+}
+
+/// `setsockopt(2)`. `SOL_ETA` options are not implemented yet (DDP mode is the next
+/// step): they go to the kernel, which answers `ENOPROTOOPT` as without the shim;
+/// with `ETA_LOG=info` the shim says so.
+///
+/// # Safety
+/// The C contract of `setsockopt`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn setsockopt(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    val: *const c_void,
+    len: socklen_t,
+) -> c_int {
+    if level != crate::SOL_ETA && fdtable::is_plain(fd) {
+        // SAFETY: forwarded untouched; the caller keeps setsockopt's contract.
+        return unsafe { real::setsockopt::call(fd, level, name, val, len) };
+    }
+    route::guarded(-1, move || {
+        if level == crate::SOL_ETA {
+            crate::log::info!(
+                "setsockopt(fd {fd}, SOL_ETA, {name}): DDP mode is not implemented yet; \
+                 passing the call to the kernel"
+            );
+        }
+        // SAFETY: as above.
+        unsafe { real::setsockopt::call(fd, level, name, val, len) }
+    })
+}
+
+/// The C-variadic functions, called as such (see the module docs).
+pub(crate) mod variadic {
+    use super::*;
+    use crate::real::Symbol;
+
+    static FCNTL: Symbol = Symbol::new("fcntl\0");
+    static FCNTL64: Symbol = Symbol::new("fcntl64\0");
+    static IOCTL: Symbol = Symbol::new("ioctl\0");
+
+    type Fcntl = unsafe extern "C" fn(c_int, c_int, ...) -> c_int;
+    type Ioctl = unsafe extern "C" fn(c_int, c_ulong, ...) -> c_int;
+
+    pub(super) fn resolve_all() {
+        let _ = FCNTL.resolve();
+        let _ = FCNTL64.resolve();
+        let _ = IOCTL.resolve();
+    }
+
+    /// Calls libc's `fcntl` (or `fcntl64` when `is64`) with `arg` as its variadic
+    /// argument.
+    ///
+    /// # Safety
+    /// The C contract of `fcntl`.
+    #[inline(always)]
+    pub(crate) unsafe fn fcntl(is64: bool, fd: c_int, cmd: c_int, arg: usize) -> c_int {
+        match if is64 { &FCNTL64 } else { &FCNTL }.get() {
+            Some(p) => {
+                // SAFETY: `p` is libc's fcntl/fcntl64: `int (int, int, ...)`.
+                let f: Fcntl = unsafe { std::mem::transmute(p) };
+                // SAFETY: the caller keeps fcntl's contract.
+                unsafe { f(fd, cmd, arg) }
+            }
+            None => {
+                crate::real::missing();
+                -1
+            }
+        }
+    }
+
+    /// Calls libc's `ioctl` with `arg` as its variadic argument.
+    ///
+    /// # Safety
+    /// The C contract of `ioctl`.
+    #[inline(always)]
+    pub(crate) unsafe fn ioctl(fd: c_int, request: c_ulong, arg: usize) -> c_int {
+        match IOCTL.get() {
+            Some(p) => {
+                // SAFETY: `p` is libc's ioctl: `int (int, unsigned long, ...)`.
+                let f: Ioctl = unsafe { std::mem::transmute(p) };
+                // SAFETY: the caller keeps ioctl's contract.
+                unsafe { f(fd, request, arg) }
+            }
+            None => {
+                crate::real::missing();
+                -1
+            }
+        }
+    }
+}
+
+#[inline(always)]
+unsafe fn fcntl_any(is64: bool, fd: c_int, cmd: c_int, arg: usize) -> c_int {
+    if fdtable::is_plain(fd) {
+        // SAFETY: forwarded untouched; the caller keeps fcntl's contract.
+        return unsafe { variadic::fcntl(is64, fd, cmd, arg) };
+    }
+    route::guarded(-1, move || {
+        // SAFETY: as above.
+        let r = unsafe { variadic::fcntl(is64, fd, cmd, arg) };
+        if r >= 0 && (cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC) {
+            fdtable::copy(fd, r);
+        }
+        r
+    })
+}
+
+/// `fcntl(2)`, variadic in C: defined with a fixed pointer-sized third argument
+/// (see the module docs). `F_DUPFD*` copies the fd's kind.
+///
+/// # Safety
+/// The C contract of `fcntl`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+    // SAFETY: the caller keeps fcntl's contract.
+    unsafe { fcntl_any(false, fd, cmd, arg) }
+}
+
+/// `fcntl64`, glibc's name for `fcntl` with 64-bit offsets; as [`fcntl`].
+///
+/// # Safety
+/// The C contract of `fcntl`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+    // SAFETY: the caller keeps fcntl's contract.
+    unsafe { fcntl_any(true, fd, cmd, arg) }
+}
+
+/// `ioctl(2)`, variadic in C: defined with a fixed pointer-sized third argument
+/// (see the module docs).
+///
+/// # Safety
+/// The C contract of `ioctl`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: usize) -> c_int {
+    if fdtable::is_plain(fd) {
+        // SAFETY: forwarded untouched; the caller keeps ioctl's contract.
+        return unsafe { variadic::ioctl(fd, request, arg) };
+    }
+    route::guarded(-1, move || {
+        // SAFETY: as above.
+        unsafe { variadic::ioctl(fd, request, arg) }
+    })
+}

@@ -1,0 +1,64 @@
+//! Which way a call goes: straight to libc for plain fds, or the shim's own path.
+//!
+//! The shim's own path (today: `close`/`dup*` of a marked fd, `setsockopt` at
+//! `SOL_ETA`; with DDP mode: every call on a DDP socket) runs Rust logic, so it runs
+//! under [`guarded`]: a panic never unwinds into C, the call fails with `-1` and
+//! `errno` = `EIO` instead, and the panic is logged at error level.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use libc::c_int;
+
+use crate::fdtable;
+
+/// Plain fd: straight to libc.
+#[inline(always)]
+pub fn fd(fd: c_int) -> bool {
+    fdtable::is_plain(fd)
+}
+
+/// Both fds plain (`sendfile`).
+#[inline(always)]
+pub fn fds(a: c_int, b: c_int) -> bool {
+    fdtable::is_plain(a) && fdtable::is_plain(b)
+}
+
+/// No fd marked at all (`poll`, `select`, `epoll_wait`: calls over many fds).
+#[inline(always)]
+pub fn any() -> bool {
+    fdtable::none_marked()
+}
+
+/// Calls without an fd to look at (`socket`, `fork`, `epoll_create`).
+#[inline(always)]
+pub fn always() -> bool {
+    true
+}
+
+/// Runs `f`; a panic inside becomes `fail` with `errno` = `EIO`.
+#[cold]
+#[inline(never)]
+pub fn guarded<R>(fail: R, f: impl FnOnce() -> R) -> R {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(_) => {
+            crate::log::error!("internal error (a panic); the call fails with EIO");
+            crate::errno::set(libc::EIO);
+            fail
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_eio() {
+        crate::errno::set(0);
+        let r: isize = guarded(-1, || panic!("boom"));
+        assert_eq!(r, -1);
+        assert_eq!(crate::errno::get(), libc::EIO);
+        assert_eq!(guarded(-1, || 7), 7);
+    }
+}
