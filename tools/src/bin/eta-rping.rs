@@ -69,6 +69,8 @@ const MAX_SIZE: usize = 64 * 1024 - 1;
 /// How long a server waits for the flushed receive after the client closed the
 /// connection (a safety net: the engine flushes it when the close completes).
 const PEER_GONE: Duration = Duration::from_secs(1);
+/// Pause before the client's first message (see `client_loop`).
+const FIRST_SEND_DELAY: Duration = Duration::from_millis(100);
 /// `sizeof(struct rping_rdma_info)`.
 const INFO_LEN: usize = 16;
 
@@ -331,6 +333,12 @@ fn client_loop(a: &Args, conn: &Connection) -> Res<()> {
     let post = |e: eta_engine::PostError, what: &str| format!("posting {what}: {e}");
     conn.post_recv(0, vec![0; INFO_LEN])
         .map_err(|e| post(e, "receive"))?;
+    // rping's server handles its ESTABLISHED event and its first receive completion
+    // in two threads, and the first overwrites the state the second set when the
+    // receive wins (seen against siw in a slow QEMU guest, about once in 30 runs of
+    // a cell: the server then waits forever). A short pause before the first message
+    // lets the server's event thread get there first.
+    std::thread::sleep(FIRST_SEND_DELAY);
     let mut ping = 0u64;
     while a.count == 0 || ping < a.count {
         let data = ping_data(ping, a.size);
