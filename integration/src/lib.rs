@@ -1,5 +1,7 @@
 //! Interoperability with Linux soft-iWARP (siw) and the rdma-core tools.
 //!
-//! `harness/` holds the scripts that build siw for the Debian kernel and run it in
-//! a QEMU guest (see `harness/README.md`). The eta-side interop tools and the test
-//! matrix arrive with the engine (issue 6).
+//! - `harness/`: scripts that build siw for the Debian kernel and run it in a QEMU
+//!   guest with rdma-core's tools (see `harness/README.md`).
+//! - `run-interop.sh`: the interop matrix — `eta-rping` (`tools/src/bin/eta-rping.rs`)
+//!   against the real `rping` in both directions, each connection captured and
+//!   checked with tshark. `.ci/run` runs it; the README lists the cells.
