@@ -163,7 +163,11 @@ impl Connection {
         let id = eng.new_id();
         let local = stream.local_addr()?;
         let peer = stream.peer_addr()?;
-        let emss = sys::tcp_maxseg(std::os::fd::AsRawFd::as_raw_fd(&stream))?;
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+        let emss = sys::tcp_maxseg(fd)?;
+        if let Some(after) = opts.dead_peer_timeout {
+            sys::dead_peer_timeout(fd, after)?;
+        }
         let send_cq = match &opts.send_cq {
             Some(cq) => cq.clone(),
             None => CompletionQueue::new()?,

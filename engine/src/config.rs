@@ -150,6 +150,12 @@ pub struct Options {
     /// Most work requests queued and not yet completed (sends, writes, reads), and
     /// most posted receives (default 1024 each).
     pub max_wr: usize,
+    /// How long a peer that stopped answering (powered off, cut off: no FIN, no
+    /// RST) may stay silent before the connection fails and its work is flushed:
+    /// TCP keepalive probes start after a third of it, and unacknowledged data
+    /// fails after all of it (`TCP_USER_TIMEOUT`). Default 60 s; `None` leaves the
+    /// kernel's defaults (hours).
+    pub dead_peer_timeout: Option<Duration>,
 }
 
 impl Default for Options {
@@ -164,6 +170,7 @@ impl Default for Options {
             send_cq: None,
             recv_cq: None,
             max_wr: 1024,
+            dead_peer_timeout: Some(Duration::from_secs(60)),
         }
     }
 }
@@ -178,6 +185,7 @@ impl std::fmt::Debug for Options {
             .field("request_timeout", &self.request_timeout)
             .field("rev1_fallback", &self.rev1_fallback)
             .field("max_wr", &self.max_wr)
+            .field("dead_peer_timeout", &self.dead_peer_timeout)
             .finish_non_exhaustive()
     }
 }

@@ -187,6 +187,32 @@ pub fn unacked(fd: RawFd) -> Option<usize> {
     (r == 0).then_some(v.max(0) as usize)
 }
 
+/// Makes a silent peer fail the connection after about `after`: keepalive probes
+/// start at a third of it, every tenth of it, and six unanswered ones fail it;
+/// data left unacknowledged for all of it fails it too (`TCP_USER_TIMEOUT`).
+pub fn dead_peer_timeout(fd: RawFd, after: Duration) -> io::Result<()> {
+    let secs = |d: Duration| d.as_secs().clamp(1, i32::MAX as u64) as libc::c_int;
+    let set = |level, name, v: libc::c_int| -> io::Result<()> {
+        // SAFETY: setsockopt reads one int from a live local.
+        cvt(unsafe {
+            libc::setsockopt(
+                fd,
+                level,
+                name,
+                (&v as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        })
+        .map(|_| ())
+    };
+    set(libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1)?;
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, secs(after / 3))?;
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, secs(after / 10))?;
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPCNT, 6)?;
+    let ms = after.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
+    set(libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, ms)
+}
+
 /// The pending socket error (`SO_ERROR`), if any.
 pub fn socket_error(fd: RawFd) -> Option<io::Error> {
     let mut v: libc::c_int = 0;
