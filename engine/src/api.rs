@@ -473,18 +473,49 @@ impl Drop for MemoryRegion {
 
 /// A listening socket whose accepted connections are iWARP connections (this end is
 /// the MPA Responder).
-#[derive(Debug)]
+///
+/// MPA setup runs for each accepted TCP connection in a thread of its own, so a
+/// client that connects and then says nothing holds up only itself (until
+/// `Options::request_timeout`), never the connections behind it.
 pub struct Listener {
     listener: TcpListener,
     opts: Options,
+    done: Arc<Finished>,
+}
+
+/// Setups that finished and wait for `accept`, and the eventfd that says so.
+struct Finished {
+    queue: std::sync::Mutex<std::collections::VecDeque<Result<Connection, Error>>>,
+    ready: sys::EventFd,
+    in_flight: std::sync::atomic::AtomicUsize,
+}
+
+/// Most MPA setups a listener runs at once; more connections wait in the kernel's
+/// accept queue.
+const MAX_SETUPS: usize = 256;
+
+impl fmt::Debug for Listener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Listener")
+            .field("listener", &self.listener)
+            .field("opts", &self.opts)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Listener {
     /// Binds and listens.
     pub fn bind(addr: impl ToSocketAddrs, opts: Options) -> io::Result<Listener> {
+        let listener = TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
         Ok(Listener {
-            listener: TcpListener::bind(addr)?,
+            listener,
             opts,
+            done: Arc::new(Finished {
+                queue: std::sync::Mutex::new(std::collections::VecDeque::new()),
+                ready: sys::EventFd::new()?,
+                in_flight: std::sync::atomic::AtomicUsize::new(0),
+            }),
         })
     }
 
@@ -493,12 +524,61 @@ impl Listener {
         self.listener.local_addr()
     }
 
-    /// Accepts the next connection and completes MPA setup as Responder. A peer that
-    /// fails setup (bad Request, time-out, rejected) is closed and reported here; call
-    /// again for the next one.
+    /// Returns the next connection whose MPA setup as Responder finished, in the
+    /// order they finish. A peer that failed setup (bad Request, time-out, rejected)
+    /// is closed and reported here; call again for the next one.
     pub fn accept(&self) -> Result<Connection, Error> {
-        let (stream, _) = self.listener.accept()?;
-        let est = establish::respond(&stream, &self.opts)?;
-        Connection::start(stream, est, &self.opts, true)
+        use std::os::fd::AsRawFd;
+        loop {
+            if let Some(r) = self.lock_done().pop_front() {
+                return r;
+            }
+            if self.done.in_flight.load(Ordering::Acquire) < MAX_SETUPS {
+                match self.listener.accept() {
+                    Ok((stream, _)) => {
+                        self.spawn_setup(stream)?;
+                        continue;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            // Wait for a new TCP connection or a finished setup.
+            let lfd = self.listener.as_raw_fd();
+            let efd = self.done.ready.raw();
+            sys::wait_readable(&[lfd, efd])?;
+            self.done.ready.drain();
+        }
+    }
+
+    fn spawn_setup(&self, stream: TcpStream) -> Result<(), Error> {
+        stream.set_nonblocking(false)?;
+        let opts = self.opts.clone();
+        let done = Arc::clone(&self.done);
+        done.in_flight.fetch_add(1, Ordering::AcqRel);
+        let spawned = std::thread::Builder::new()
+            .name("eta-mpa-accept".into())
+            .spawn(move || {
+                let r = establish::respond(&stream, &opts)
+                    .and_then(|est| Connection::start(stream, est, &opts, true));
+                done.queue
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push_back(r);
+                done.in_flight.fetch_sub(1, Ordering::AcqRel);
+                done.ready.signal();
+            });
+        if let Err(e) = spawned {
+            self.done.in_flight.fetch_sub(1, Ordering::AcqRel);
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    fn lock_done(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::VecDeque<Result<Connection, Error>>> {
+        self.done.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -273,3 +273,21 @@ fn every_rtr_type_opens_full_operation() {
         assert!(b.recv_cq().is_empty());
     }
 }
+
+#[test]
+fn a_silent_client_does_not_hold_up_the_next_one() {
+    // With a long Request time-out, a client that connects and says nothing must
+    // not delay a well-behaved client behind it: setups run side by side.
+    let opts = Options {
+        request_timeout: Duration::from_secs(120),
+        ..Options::default()
+    };
+    let listener = Listener::bind("127.0.0.1:0", opts).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let silent = TcpStream::connect(addr).unwrap();
+    let good = thread::spawn(move || Connection::connect(addr, Options::default()).unwrap());
+    let accepted = listener.accept().expect("the good client's connection");
+    let good = good.join().unwrap();
+    assert_eq!(accepted.peer_addr(), good.local_addr());
+    drop(silent);
+}
