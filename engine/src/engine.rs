@@ -45,7 +45,7 @@ impl Engine {
         for i in 0..config.engines {
             let shared = Arc::new(WorkerShared {
                 incoming: Mutex::new(Vec::new()),
-                ready: Mutex::new(Vec::new()),
+                ready: crossbeam_queue::SegQueue::new(),
                 parked: AtomicBool::new(false),
                 wake: EventFd::new()?,
             });

@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use crossbeam_queue::ArrayQueue;
+use crossbeam_queue::{ArrayQueue, SegQueue};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -77,7 +77,7 @@ pub(crate) struct WorkerShared {
     /// Connections handed over and not yet picked up.
     pub incoming: Mutex<Vec<crate::worker::NewConn>>,
     /// Connections whose doorbell rang.
-    pub ready: Mutex<Vec<Arc<ConnShared>>>,
+    pub ready: SegQueue<Arc<ConnShared>>,
     /// The engine thread is (about to be) blocked in `epoll_wait`.
     pub parked: AtomicBool,
     /// Wakes the engine thread from `epoll_wait`.
@@ -100,10 +100,13 @@ impl WorkerShared {
 pub(crate) struct ConnShared {
     pub id: u64,
     pub worker: Arc<WorkerShared>,
-    /// Work requests from any application thread to the engine thread: a bounded
-    /// lock-free ring (many producers, one consumer). Posting limits keep data work
-    /// within its capacity; control requests that find it full wait in `overflow`.
-    wrs: ArrayQueue<Wr>,
+    /// Work requests from any application thread to the engine thread, as in ETA's
+    /// DTI: a send queue (Send, Write, Read and the control requests, in posting
+    /// order) and a receive queue, each a bounded lock-free ring (many producers,
+    /// one consumer). Posting limits keep data work within their capacity; control
+    /// requests that find the send ring full wait in `overflow`.
+    sq: ArrayQueue<Wr>,
+    rq: ArrayQueue<Wr>,
     overflow: Mutex<Vec<Wr>>,
     has_overflow: AtomicBool,
     /// The engine has let go: nothing will take work any more.
@@ -143,7 +146,8 @@ impl ConnShared {
         Self {
             id,
             worker,
-            wrs: ArrayQueue::new(2 * max_wr + 16),
+            sq: ArrayQueue::new(max_wr + 16),
+            rq: ArrayQueue::new(max_wr + 1),
             overflow: Mutex::new(Vec::new()),
             has_overflow: AtomicBool::new(false),
             dead: AtomicBool::new(false),
@@ -171,7 +175,12 @@ impl ConnShared {
             self.submitting.fetch_sub(1, Ordering::SeqCst);
             return Err(wr);
         }
-        if let Err(wr) = self.wrs.push(wr) {
+        let ring = if matches!(wr, Wr::Recv { .. }) {
+            &self.rq
+        } else {
+            &self.sq
+        };
+        if let Err(wr) = ring.push(wr) {
             self.lock_overflow().push(wr);
             self.has_overflow.store(true, Ordering::SeqCst);
         }
@@ -184,9 +193,13 @@ impl ConnShared {
         self.overflow.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Engine side: moves every queued request into `out`.
+    /// Engine side: moves every queued request into `out`, receives first (so that
+    /// buffers are in place before the sends that may provoke answers).
     pub fn take_all(&self, out: &mut VecDeque<Wr>) {
-        while let Some(wr) = self.wrs.pop() {
+        while let Some(wr) = self.rq.pop() {
+            out.push_back(wr);
+        }
+        while let Some(wr) = self.sq.pop() {
             out.push_back(wr);
         }
         if self.has_overflow.swap(false, Ordering::SeqCst) {
@@ -196,7 +209,7 @@ impl ConnShared {
 
     /// Whether no request waits.
     pub fn queue_empty(&self) -> bool {
-        self.wrs.is_empty() && !self.has_overflow.load(Ordering::SeqCst)
+        self.sq.is_empty() && self.rq.is_empty() && !self.has_overflow.load(Ordering::SeqCst)
     }
 
     /// Engine side, once: no more requests will be taken; returns those queued.
@@ -255,13 +268,12 @@ impl ConnShared {
         });
     }
 
+    /// The doorbell: an atomic flag, and the first ring since the engine last looked
+    /// puts the connection on the worker's lock-free ready list; an eventfd write
+    /// follows only if the worker is parked.
     pub fn ring(self: &Arc<Self>) {
         if !self.rung.swap(true, Ordering::AcqRel) {
-            self.worker
-                .ready
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(Arc::clone(self));
+            self.worker.ready.push(Arc::clone(self));
         }
         self.worker.kick();
     }

@@ -169,12 +169,7 @@ impl Worker {
     }
 
     fn has_pending_inbox(&self) -> bool {
-        !self
-            .shared
-            .ready
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_empty()
+        !self.shared.ready.is_empty()
             || !self
                 .shared
                 .incoming
@@ -222,10 +217,14 @@ impl Worker {
     }
 
     fn ring_doorbells(&mut self) -> bool {
-        let ready: Vec<Arc<ConnShared>> =
-            std::mem::take(&mut *self.shared.ready.lock().unwrap_or_else(|p| p.into_inner()));
-        let any = !ready.is_empty();
-        for s in ready {
+        let mut any = false;
+        // Only those rung so far: a connection rung again meanwhile waits for the
+        // next turn instead of keeping this loop going.
+        for _ in 0..self.shared.ready.len() {
+            let Some(s) = self.shared.ready.pop() else {
+                break;
+            };
+            any = true;
             s.rung.store(false, Ordering::Release);
             if let Some(c) = self.conns.get_mut(&s.id)
                 && Self::service(c, &mut self.buf, &self.table).1
