@@ -329,10 +329,8 @@ fn run_client(a: &Args) -> Res<()> {
 }
 
 fn client_loop(a: &Args, conn: &Connection) -> Res<()> {
-    let t = a.timeout;
-    let post = |e: eta_engine::PostError, what: &str| format!("posting {what}: {e}");
     conn.post_recv(0, vec![0; INFO_LEN])
-        .map_err(|e| post(e, "receive"))?;
+        .map_err(|e| format!("posting receive: {e}"))?;
     // rping's server handles its ESTABLISHED event and its first receive completion
     // in two threads, and the first overwrites the state the second set when the
     // receive wins (seen against siw in a slow QEMU guest, about once in 30 runs of
@@ -364,38 +362,28 @@ fn client_loop(a: &Args, conn: &Connection) -> Res<()> {
             )
             .map_err(|e| format!("registering the rdma buffer: {e}"))?;
         let size = a.size as u32;
-        let r = start.remote(0);
-        debug!(
+        advertise(
             a,
-            "ping {ping}: start buffer stag {:#x} to {:#x} len {size}", r.stag.0, r.to
-        );
-        conn.post_send(1, info(r.to, r.stag.0, size), SendOptions::default())
-            .map_err(|e| post(e, "the start-buffer Send"))?;
-        let c = wait_cq(
             conn,
-            true,
-            "the server's first go-ahead (after its RDMA Read)",
-            t,
+            1,
+            &start,
+            size,
+            ping,
+            "start",
+            "first",
+            "RDMA Read",
         )?;
-        check_go_ahead(&c)?;
-        conn.post_recv(0, vec![0; INFO_LEN])
-            .map_err(|e| post(e, "receive"))?;
-        let r = sink.remote(0);
-        debug!(
+        advertise(
             a,
-            "ping {ping}: rdma buffer stag {:#x} to {:#x} len {size}", r.stag.0, r.to
-        );
-        conn.post_send(2, info(r.to, r.stag.0, size), SendOptions::default())
-            .map_err(|e| post(e, "the rdma-buffer Send"))?;
-        let c = wait_cq(
             conn,
-            true,
-            "the server's second go-ahead (after its RDMA Write)",
-            t,
+            2,
+            &sink,
+            size,
+            ping,
+            "rdma",
+            "second",
+            "RDMA Write",
         )?;
-        check_go_ahead(&c)?;
-        conn.post_recv(0, vec![0; INFO_LEN])
-            .map_err(|e| post(e, "receive"))?;
         let mut got = vec![0u8; a.size];
         sink.read(0, &mut got)
             .map_err(|e| format!("reading the rdma buffer: {e}"))?;
@@ -426,6 +414,35 @@ fn client_loop(a: &Args, conn: &Connection) -> Res<()> {
         ping += 1;
     }
     eprintln!("eta-rping: client done, {ping} pings verified");
+    Ok(())
+}
+
+/// One client step: Send the descriptor of `region`, wait for the server's go-ahead
+/// (after its RDMA operation), and repost the receive for the next one.
+#[allow(clippy::too_many_arguments)]
+fn advertise(
+    a: &Args,
+    conn: &Connection,
+    wr_id: u64,
+    region: &eta_engine::MemoryRegion,
+    size: u32,
+    ping: u64,
+    name: &str,
+    nth: &str,
+    op: &str,
+) -> Res<()> {
+    let r = region.remote(0);
+    debug!(
+        a,
+        "ping {ping}: {name} buffer stag {:#x} to {:#x} len {size}", r.stag.0, r.to
+    );
+    conn.post_send(wr_id, info(r.to, r.stag.0, size), SendOptions::default())
+        .map_err(|e| format!("posting the {name}-buffer Send: {e}"))?;
+    let what = format!("the server's {nth} go-ahead (after its {op})");
+    let c = wait_cq(conn, true, &what, a.timeout)?;
+    check_go_ahead(&c)?;
+    conn.post_recv(0, vec![0; INFO_LEN])
+        .map_err(|e| format!("posting receive: {e}"))?;
     Ok(())
 }
 
