@@ -352,6 +352,10 @@ impl LocalBuffer {
         self.mem
     }
 
+    pub(crate) fn into_parts(self) -> (RawMem, Option<OwnedMem>) {
+        (self.mem, self.owned)
+    }
+
     pub(crate) fn slice(&self, offset: usize, len: usize) -> Option<&[u8]> {
         self.mem.slice(offset, len)
     }

@@ -13,7 +13,7 @@ use std::ops::Range;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::error::{RegError, StagError};
-use crate::placement::{OwnedMem, RawMem};
+use crate::placement::{LocalBuffer, OwnedMem, RawMem};
 
 // `MemoryTable::register` (raw caller memory, an `unsafe fn`) lives in `placement.rs`
 // so that all `unsafe` of the crate stays in that module.
@@ -209,6 +209,26 @@ impl MemoryTable {
             .sub(range.start, range.end - range.start)
             .ok_or(RegError::BadRange)?;
         self.insert(mem, Some(owner), base_to, access, scope)
+    }
+
+    /// Registers a whole [`LocalBuffer`], typically caller memory made with
+    /// [`LocalBuffer::from_raw_mut`] (the C API's `eta_reg_mr`): nothing is copied.
+    /// The buffer's safety contract then lasts until
+    /// [`deregister`](Self::deregister) of the returned STag has returned. A
+    /// read-only buffer cannot be registered with a write right (`BadRange`).
+    pub fn register_buffer(
+        &self,
+        buf: LocalBuffer,
+        base_to: u64,
+        access: Access,
+        scope: Scope,
+    ) -> Result<Stag, RegError> {
+        let writes = access.contains(Access::LOCAL_WRITE) || access.contains(Access::REMOTE_WRITE);
+        if writes && !buf.is_writable() {
+            return Err(RegError::BadRange);
+        }
+        let (mem, owner) = buf.into_parts();
+        self.insert(mem, owner, base_to, access, scope)
     }
 
     pub(crate) fn insert(

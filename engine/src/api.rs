@@ -14,7 +14,7 @@ use crate::cq::CompletionQueue;
 use crate::engine;
 use crate::error::Error;
 use crate::establish::{self, Established};
-use crate::shared::{ConnShared, ConnState, Wr};
+use crate::shared::{ConnShared, ConnState, Payload, Wr};
 use crate::sys;
 use crate::worker::{NewConn, core_config};
 
@@ -153,7 +153,7 @@ impl Connection {
         Err(last)
     }
 
-    fn start(
+    pub(crate) fn start(
         stream: TcpStream,
         est: Established,
         opts: &Options,
@@ -168,6 +168,7 @@ impl Connection {
         if let Some(after) = opts.dead_peer_timeout {
             sys::dead_peer_timeout(fd, after)?;
         }
+        let own_cq = opts.send_cq.is_none() && opts.recv_cq.is_none();
         let send_cq = match &opts.send_cq {
             Some(cq) => cq.clone(),
             None => CompletionQueue::new()?,
@@ -182,6 +183,8 @@ impl Connection {
             recv_cq,
             est.negotiated,
             est.peer_private_data,
+            opts.socket.clone(),
+            own_cq,
         ));
         eng.hand_over(NewConn {
             shared: Arc::clone(&shared),
@@ -265,6 +268,10 @@ impl Connection {
         }
     }
 
+    pub(crate) fn shared(&self) -> &Arc<ConnShared> {
+        &self.shared
+    }
+
     fn reserve(&self, rq: bool) -> Result<(), PostError> {
         let counter = if rq {
             &self.shared.outstanding_rq
@@ -279,7 +286,7 @@ impl Connection {
             .map_err(|_| PostError::QueueFull)
     }
 
-    fn submit(&self, rq: bool, wr: Wr) -> Result<(), PostError> {
+    pub(crate) fn submit(&self, rq: bool, wr: Wr) -> Result<(), PostError> {
         self.check_open()?;
         self.reserve(rq)?;
         if self.shared.submit(wr).is_err() {
@@ -299,13 +306,27 @@ impl Connection {
         if u32::try_from(buf.len()).is_err() {
             return Err(PostError::TooLong);
         }
-        self.submit(false, Wr::Send { wr_id, buf, opts })
+        self.submit(
+            false,
+            Wr::Send {
+                wr_id,
+                buf: Payload::Owned(buf),
+                opts,
+                quiet: false,
+            },
+        )
     }
 
     /// Posts a receive buffer for one incoming message. Receives fill in order; the
     /// buffer comes back in the completion with the message length.
     pub fn post_recv(&self, wr_id: u64, buf: Vec<u8>) -> Result<(), PostError> {
-        self.submit(true, Wr::Recv { wr_id, buf })
+        self.submit(
+            true,
+            Wr::Recv {
+                wr_id,
+                buf: Payload::Owned(buf),
+            },
+        )
     }
 
     /// Posts an RDMA Write of `buf` into the peer's memory at `remote`.
@@ -323,7 +344,7 @@ impl Connection {
             false,
             Wr::Write {
                 wr_id,
-                buf,
+                buf: Payload::Owned(buf),
                 remote: remote.stag,
                 remote_to: remote.to,
             },
@@ -462,7 +483,7 @@ impl MemoryRegion {
 
 impl Drop for MemoryRegion {
     fn drop(&mut self) {
-        if self.shared.submit(Wr::Deregister(self.stag)).is_err() {
+        if self.shared.submit(Wr::Deregister(self.stag, None)).is_err() {
             // The engine has let go of the connection: nothing is in flight.
             if let Ok(eng) = engine::get() {
                 let _ = eng.table.deregister(self.stag);
@@ -554,7 +575,9 @@ impl Listener {
 
     fn spawn_setup(&self, stream: TcpStream) -> Result<(), Error> {
         stream.set_nonblocking(false)?;
-        let opts = self.opts.clone();
+        let mut opts = self.opts.clone();
+        // One pollable fd per socket: a listener's connections get none.
+        opts.socket = None;
         let done = Arc::clone(&self.done);
         done.in_flight.fetch_add(1, Ordering::AcqRel);
         let spawned = std::thread::Builder::new()

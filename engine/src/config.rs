@@ -156,6 +156,11 @@ pub struct Options {
     /// fails after all of it (`TCP_USER_TIMEOUT`). Default 60 s; `None` leaves the
     /// kernel's defaults (hours).
     pub dead_peer_timeout: Option<Duration>,
+    /// Socket mode (for `libeta.so`): the connection stands behind a program's
+    /// socket fd, made from this [`Readiness`](crate::Readiness): the fd is readable
+    /// and writable as a socket is, and `read()`-style calls take the Send messages
+    /// that arrive with no receive posted ([`crate::Connection::recv_message`]).
+    pub socket: Option<Arc<crate::Readiness>>,
 }
 
 impl Default for Options {
@@ -171,6 +176,7 @@ impl Default for Options {
             recv_cq: None,
             max_wr: 1024,
             dead_peer_timeout: Some(Duration::from_secs(60)),
+            socket: None,
         }
     }
 }
@@ -186,6 +192,7 @@ impl std::fmt::Debug for Options {
             .field("rev1_fallback", &self.rev1_fallback)
             .field("max_wr", &self.max_wr)
             .field("dead_peer_timeout", &self.dead_peer_timeout)
+            .field("socket", &self.socket.is_some())
             .finish_non_exhaustive()
     }
 }

@@ -147,6 +147,17 @@ impl CompletionQueue {
         self.inner.event.drain();
     }
 
+    /// Makes the eventfd level-like after the caller took completions: resets it,
+    /// arms it, and signals it again at once if completions remain. Then the fd is
+    /// readable exactly while completions wait (up to a moment's lag).
+    pub fn rearm(&self) {
+        self.inner.event.drain();
+        self.arm();
+        if !self.is_empty() && self.inner.armed.swap(false, Ordering::SeqCst) {
+            self.inner.event.signal();
+        }
+    }
+
     pub(crate) fn push(&self, items: impl IntoIterator<Item = Completion>) {
         let mut any = false;
         {

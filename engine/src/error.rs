@@ -51,6 +51,31 @@ impl Error {
         }
     }
 
+    /// The errno a sockets program sees for this error (`include/eta.h` lists
+    /// them): `ECONNREFUSED` for a rejected setup, `ETIMEDOUT`, `ECONNRESET` for a
+    /// peer that reset, closed during setup or sent a Terminate, `EPROTO` for a
+    /// protocol violation or malformed frame, `EOPNOTSUPP` when the ends could not
+    /// agree, `EPIPE` after a close by this end, and the system's own code for I/O
+    /// errors.
+    pub fn errno(&self) -> i32 {
+        match self {
+            Self::Io(e) => e.raw_os_error().unwrap_or(libc::EIO),
+            Self::Mpa(_) | Self::Protocol(_) => libc::EPROTO,
+            Self::Negotiation(NegotiationError::Rejected { .. }) => libc::ECONNREFUSED,
+            Self::Negotiation(_) => libc::EOPNOTSUPP,
+            Self::Timeout => libc::ETIMEDOUT,
+            Self::PeerClosed | Self::Terminated(_) => libc::ECONNRESET,
+            Self::ConnectionLost(k) => match k {
+                io::ErrorKind::TimedOut => libc::ETIMEDOUT,
+                io::ErrorKind::BrokenPipe => libc::EPIPE,
+                io::ErrorKind::ConnectionRefused => libc::ECONNREFUSED,
+                _ => libc::ECONNRESET,
+            },
+            Self::Closed => libc::EPIPE,
+            Self::Engine(_) => libc::EIO,
+        }
+    }
+
     /// The peer's private data, when it rejected the connection.
     pub fn reject_private_data(&self) -> Option<&[u8]> {
         match self {

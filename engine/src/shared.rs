@@ -5,30 +5,101 @@ use std::collections::VecDeque;
 
 use crossbeam_queue::{ArrayQueue, SegQueue};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use eta_ddp_core::{SendOptions, Stag};
+use eta_ddp_core::{LocalBuffer, SendOptions, Stag};
 use eta_mpa::Negotiated;
 
 use crate::cq::CompletionQueue;
 use crate::error::Error;
+use crate::sock::Readiness;
 use crate::sys::EventFd;
+
+/// The memory of a work request: owned (handed back in the completion) or the
+/// caller's (the C API; the caller keeps it valid until the completion).
+#[derive(Debug)]
+pub(crate) enum Payload {
+    Owned(Vec<u8>),
+    Raw(LocalBuffer),
+}
+
+impl Payload {
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Owned(v) => v.len(),
+            Self::Raw(b) => b.len(),
+        }
+    }
+
+    pub fn into_local(self) -> LocalBuffer {
+        match self {
+            Self::Owned(v) => LocalBuffer::from_boxed(v.into()),
+            Self::Raw(b) => b,
+        }
+    }
+
+    fn into_vec(self) -> Option<Vec<u8>> {
+        match self {
+            Self::Owned(v) => Some(v),
+            Self::Raw(_) => None,
+        }
+    }
+}
+
+/// Signalled once when something the application waits for is done.
+#[derive(Debug, Default)]
+pub(crate) struct Notify {
+    done: Mutex<bool>,
+    cond: Condvar,
+}
+
+impl Notify {
+    pub fn set(&self) {
+        *self.done.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.cond.notify_all();
+    }
+
+    /// Waits until set or `timeout` passes; returns whether it was set.
+    pub fn wait(&self, timeout: Option<std::time::Duration>) -> bool {
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
+        while !*done {
+            match deadline {
+                None => done = self.cond.wait(done).unwrap_or_else(|p| p.into_inner()),
+                Some(d) => {
+                    let Some(left) = d.checked_duration_since(std::time::Instant::now()) else {
+                        return false;
+                    };
+                    done = self
+                        .cond
+                        .wait_timeout(done, left)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
+                }
+            }
+        }
+        true
+    }
+}
 
 /// A work request on its way from an application thread to the engine.
 #[derive(Debug)]
 pub(crate) enum Wr {
     Send {
         wr_id: u64,
-        buf: Vec<u8>,
+        buf: Payload,
         opts: SendOptions,
+        /// A `write()` copy: no completion for the program; its octets count
+        /// against the socket's send budget until sent.
+        quiet: bool,
     },
     Recv {
         wr_id: u64,
-        buf: Vec<u8>,
+        buf: Payload,
     },
     Write {
         wr_id: u64,
-        buf: Vec<u8>,
+        buf: Payload,
         remote: Stag,
         remote_to: u64,
     },
@@ -40,10 +111,13 @@ pub(crate) enum Wr {
         remote: Stag,
         remote_to: u64,
     },
-    /// Deregister a region of this connection once no FPDU in flight refers to it.
-    Deregister(Stag),
+    /// Deregister a region of this connection once no FPDU in flight refers to it,
+    /// then signal the waiter, if any.
+    Deregister(Stag, Option<Arc<Notify>>),
     /// Graceful close: finish queued work, then FIN.
     Close,
+    /// Abortive close: flush everything, reset the TCP connection.
+    Abort,
 }
 
 /// Life of a connection as the application sees it.
@@ -130,6 +204,14 @@ pub(crate) struct ConnShared {
     pub recv_cq: CompletionQueue,
     pub negotiated: Negotiated,
     pub peer_private_data: Vec<u8>,
+    /// Socket mode: the program's pollable fd and the inbox for `read()`.
+    pub sock: Option<Arc<Readiness>>,
+    /// The completion queues are the connection's own (socket readiness counts
+    /// them).
+    pub own_cq: bool,
+    /// Set once the engine has let go of the connection (every request completed
+    /// or flushed, every region of it freed).
+    pub released: Notify,
 }
 
 impl ConnShared {
@@ -142,6 +224,8 @@ impl ConnShared {
         recv_cq: CompletionQueue,
         negotiated: Negotiated,
         peer_private_data: Vec<u8>,
+        sock: Option<Arc<Readiness>>,
+        own_cq: bool,
     ) -> Self {
         Self {
             id,
@@ -164,6 +248,9 @@ impl ConnShared {
             recv_cq,
             negotiated,
             peer_private_data,
+            sock,
+            own_cq,
+            released: Notify::default(),
         }
     }
 
@@ -223,8 +310,16 @@ impl ConnShared {
     }
 
     /// Hands a completion to the application: releases its posting credit and
-    /// appends it to the right completion queue.
-    pub fn deliver(&self, c: crate::cq::Completion) {
+    /// appends it to the right completion queue. A quiet Send (a `write()` copy)
+    /// only gives its credit and send budget back.
+    pub fn deliver(&self, c: crate::cq::Completion, quiet: Option<usize>) {
+        if let Some(len) = quiet {
+            self.outstanding_sq.fetch_sub(1, Ordering::AcqRel);
+            if let Some(r) = &self.sock {
+                r.release_budget(len);
+            }
+            return;
+        }
         let is_recv = c.op == eta_ddp_core::CompletionOp::Recv;
         let counter = if is_recv {
             &self.outstanding_rq
@@ -245,27 +340,39 @@ impl ConnShared {
     /// back), or performs a control request that needs no connection.
     pub fn flush_request(&self, wr: Wr, table: &eta_ddp_core::MemoryTable) {
         use eta_ddp_core::{CompletionOp, CompletionStatus};
+        let mut quiet_len = None;
         let (wr_id, op, buffer) = match wr {
-            Wr::Send { wr_id, buf, .. } => (wr_id, CompletionOp::Send, Some(buf)),
-            Wr::Recv { wr_id, buf } => (wr_id, CompletionOp::Recv, Some(buf)),
-            Wr::Write { wr_id, buf, .. } => (wr_id, CompletionOp::Write, Some(buf)),
+            Wr::Send {
+                wr_id, buf, quiet, ..
+            } => {
+                quiet_len = quiet.then(|| buf.len());
+                (wr_id, CompletionOp::Send, buf.into_vec())
+            }
+            Wr::Recv { wr_id, buf } => (wr_id, CompletionOp::Recv, buf.into_vec()),
+            Wr::Write { wr_id, buf, .. } => (wr_id, CompletionOp::Write, buf.into_vec()),
             Wr::Read { wr_id, .. } => (wr_id, CompletionOp::Read, None),
-            Wr::Deregister(stag) => {
+            Wr::Deregister(stag, notify) => {
                 let _ = table.deregister(stag);
+                if let Some(n) = notify {
+                    n.set();
+                }
                 return;
             }
-            Wr::Close => return,
+            Wr::Close | Wr::Abort => return,
         };
-        self.deliver(crate::cq::Completion {
-            conn: self.id,
-            wr_id,
-            op,
-            status: CompletionStatus::Flushed,
-            byte_len: 0,
-            solicited: false,
-            invalidated: None,
-            buffer,
-        });
+        self.deliver(
+            crate::cq::Completion {
+                conn: self.id,
+                wr_id,
+                op,
+                status: CompletionStatus::Flushed,
+                byte_len: 0,
+                solicited: false,
+                invalidated: None,
+                buffer,
+            },
+            quiet_len,
+        );
     }
 
     /// The doorbell: an atomic flag, and the first ring since the engine last looked
@@ -276,6 +383,28 @@ impl ConnShared {
             self.worker.ready.push(Arc::clone(self));
         }
         self.worker.kick();
+    }
+
+    /// Socket mode: whether the program should see its fd readable: a message
+    /// ready for `read()`, or a completion on the connection's own queues.
+    pub fn sock_readable(&self, st: &crate::sock::SockState) -> bool {
+        st.inbox.ready()
+            || Readiness::eof(st)
+            || (self.own_cq && (!self.recv_cq.is_empty() || !self.send_cq.is_empty()))
+    }
+
+    /// Socket mode: whether a copied message can be queued now (or the connection
+    /// is no longer open, so a write returns its error at once).
+    pub fn sock_writable(&self) -> bool {
+        if self.state() != ConnState::Open {
+            return true;
+        }
+        let queued = self
+            .sock
+            .as_ref()
+            .map_or(0, |r| r.queued.load(Ordering::Acquire));
+        queued < crate::sock::SEND_BUDGET
+            && self.outstanding_sq.load(Ordering::Acquire) < self.max_wr
     }
 
     pub fn state(&self) -> ConnState {

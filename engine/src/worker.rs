@@ -13,13 +13,13 @@ use std::time::{Duration, Instant};
 
 use eta_ddp_core::{
     CompletionOp, Config as CoreConfig, ConnId, Connection as Core, Event as CoreEvent,
-    LocalBuffer, MemoryTable, RtrKind, RxVerdict, Stag, ulpdu_header_len,
+    MemoryTable, RtrKind, RxVerdict, Stag, ulpdu_header_len,
 };
 use eta_mpa::{Deframer, DeframerConfig, Event, Framer, FramerConfig, HeaderBytes, RtrType};
 
 use crate::cq::Completion;
 use crate::error::Error;
-use crate::shared::{ConnShared, ConnState, WorkerShared, Wr};
+use crate::shared::{ConnShared, ConnState, Notify, WorkerShared, Wr};
 use crate::sys::{self, Epoll};
 use crate::tx::Tx;
 
@@ -79,8 +79,12 @@ struct Conn {
     responder: bool,
     /// The socket may have more to read (edge-triggered epoll).
     readable: bool,
-    /// Regions deregistered, freed once the FPDU count in flight passes the mark.
-    graveyard: Vec<(u64, Stag)>,
+    /// Regions deregistered, freed once the FPDU count in flight passes the mark
+    /// (then the waiter, if any, is told).
+    graveyard: Vec<(u64, Stag, Option<Arc<Notify>>)>,
+    /// For each Send, Write and Read in the core's send queue, in order: the length
+    /// of a quiet Send (a `write()` copy, no completion for the program), or None.
+    sq_quiet: VecDeque<Option<usize>>,
     closing: bool,
     /// The peer closed its half between two messages.
     peer_closed: bool,
@@ -198,6 +202,7 @@ impl Worker {
                         c.fail(Error::Io(e));
                     }
                     c.readable = true;
+                    c.update_sock();
                     if Self::service(&mut c, &mut self.buf, &self.table).1 {
                         self.hot.push(id);
                     }
@@ -210,6 +215,10 @@ impl Worker {
                     for wr in left {
                         shared.flush_request(wr, &self.table);
                     }
+                    if let Some(r) = &shared.sock {
+                        r.hang_up();
+                    }
+                    shared.released.set();
                 }
             }
         }
@@ -261,6 +270,7 @@ impl Worker {
         for _ in 0..16 {
             let mut progress = c.ingest(table);
             progress |= c.receive(buf);
+            progress |= c.pump(buf);
             progress |= c.transmit();
             progress |= c.report();
             any |= progress;
@@ -270,6 +280,9 @@ impl Worker {
             }
         }
         c.free_graveyard(table);
+        if any {
+            c.update_sock();
+        }
         (any, more || c.waiting())
     }
 
@@ -330,6 +343,7 @@ impl Conn {
             responder: nc.responder,
             readable: true,
             graveyard: Vec::new(),
+            sq_quiet: VecDeque::new(),
             closing: false,
             peer_closed: false,
             fin_sent: false,
@@ -347,18 +361,25 @@ impl Conn {
         self.shared.take_all(&mut self.spare);
         let any = !self.spare.is_empty();
         while let Some(wr) = self.spare.pop_front() {
+            let mut quiet = None;
             let (wr_id, op, res) = match wr {
-                Wr::Send { wr_id, buf, opts } => (
+                Wr::Send {
                     wr_id,
-                    CompletionOp::Send,
-                    self.core
-                        .post_send(wr_id, LocalBuffer::from_boxed(buf.into()), opts),
-                ),
+                    buf,
+                    opts,
+                    quiet: q,
+                } => {
+                    quiet = q.then(|| buf.len());
+                    (
+                        wr_id,
+                        CompletionOp::Send,
+                        self.core.post_send(wr_id, buf.into_local(), opts),
+                    )
+                }
                 Wr::Recv { wr_id, buf } => (
                     wr_id,
                     CompletionOp::Recv,
-                    self.core
-                        .post_recv(wr_id, LocalBuffer::from_boxed(buf.into())),
+                    self.core.post_recv(wr_id, buf.into_local()),
                 ),
                 Wr::Write {
                     wr_id,
@@ -368,12 +389,8 @@ impl Conn {
                 } => (
                     wr_id,
                     CompletionOp::Write,
-                    self.core.post_write(
-                        wr_id,
-                        LocalBuffer::from_boxed(buf.into()),
-                        remote,
-                        remote_to,
-                    ),
+                    self.core
+                        .post_write(wr_id, buf.into_local(), remote, remote_to),
                 ),
                 Wr::Read {
                     wr_id,
@@ -388,11 +405,16 @@ impl Conn {
                     self.core
                         .post_read(wr_id, local, local_to, len, remote, remote_to),
                 ),
-                Wr::Deregister(stag) => {
+                Wr::Deregister(stag, notify) => {
                     // Nothing framed from now on can refer to it; what is in flight
                     // may: free once everything framed so far is acknowledged.
                     let _ = table.invalidate(stag);
-                    self.graveyard.push((self.tx.framed, stag));
+                    self.graveyard.push((self.tx.framed, stag, notify));
+                    continue;
+                }
+                Wr::Abort => {
+                    sys::linger_reset(self.fd);
+                    self.lost(io::ErrorKind::ConnectionAborted);
                     continue;
                 }
                 Wr::Close => {
@@ -403,7 +425,11 @@ impl Conn {
                     continue;
                 }
             };
-            if res.is_err() {
+            if res.is_ok() {
+                if op != CompletionOp::Recv {
+                    self.sq_quiet.push_back(quiet);
+                }
+            } else {
                 // Refused by the core (the connection failed meanwhile): the request
                 // completes as flushed, so nothing is lost silently.
                 let c = Completion {
@@ -416,7 +442,7 @@ impl Conn {
                     invalidated: None,
                     buffer: None,
                 };
-                self.complete(c);
+                self.shared.deliver(c, quiet);
             }
         }
         any
@@ -719,8 +745,64 @@ impl Conn {
         any
     }
 
-    fn complete(&self, c: Completion) {
-        self.shared.deliver(c);
+    fn complete(&mut self, c: Completion) {
+        let quiet = if c.op == CompletionOp::Recv {
+            None
+        } else {
+            self.sq_quiet.pop_front().flatten()
+        };
+        self.shared.deliver(c, quiet);
+    }
+
+    /// Socket mode: moves messages from the core's receive pool into the inbox of
+    /// `read()`, as far as it has room.
+    fn pump(&mut self, scratch: &mut [u8]) -> bool {
+        let Some(r) = &self.shared.sock else {
+            return false;
+        };
+        if !self.core.readable() {
+            return false;
+        }
+        let mut st = r.lock();
+        let mut any = false;
+        while self.core.readable() {
+            let room = st.inbox.room().min(scratch.len());
+            if room == 0 {
+                st.inbox.starved = true;
+                break;
+            }
+            let Some(got) = self.core.read(&mut scratch[..room]) else {
+                break;
+            };
+            st.inbox.push(&scratch[..got.len], got.end_of_message);
+            any = true;
+        }
+        any
+    }
+
+    /// Socket mode: brings the program's fd up to date (readable, writable, end of
+    /// stream, hang-up). Only turns conditions on; the program's side turns them off
+    /// when it consumed them, under the same lock.
+    fn update_sock(&self) {
+        let Some(r) = &self.shared.sock else {
+            return;
+        };
+        let mut st = r.lock();
+        let state = self.shared.state();
+        if matches!(state, ConnState::Failed | ConnState::Closed) || self.failed {
+            r.hang_up_locked(&mut st);
+            return;
+        }
+        if self.peer_closed || self.eof {
+            r.end_of_stream(&mut st);
+        }
+        if self.shared.sock_readable(&st) {
+            r.set_readable(&mut st, true);
+        }
+        if self.shared.sock_writable() {
+            r.write_blocked.store(false, Ordering::Release);
+            r.set_writable(&mut st, true);
+        }
     }
 
     /// The TCP connection is gone: flush everything with error completions.
@@ -743,9 +825,12 @@ impl Conn {
     fn free_graveyard(&mut self, table: &MemoryTable) {
         let acked = self.tx.acked;
         let in_flight_empty = self.tx.is_empty();
-        self.graveyard.retain(|(mark, stag)| {
+        self.graveyard.retain(|(mark, stag, notify)| {
             if in_flight_empty || acked >= *mark {
                 let _ = table.deregister(*stag);
+                if let Some(n) = notify {
+                    n.set();
+                }
                 false
             } else {
                 true
@@ -778,12 +863,17 @@ impl Conn {
         for wr in left {
             self.shared.flush_request(wr, table);
         }
-        for (_, stag) in std::mem::take(&mut self.graveyard) {
+        for (_, stag, notify) in std::mem::take(&mut self.graveyard) {
             let _ = table.deregister(stag);
+            if let Some(n) = notify {
+                n.set();
+            }
         }
         if !self.failed && self.shared.state() != ConnState::Failed {
             self.shared.set_state(ConnState::Closed);
         }
+        self.update_sock();
+        self.shared.released.set();
     }
 }
 

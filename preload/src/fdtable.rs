@@ -1,17 +1,17 @@
 //! The fd table: which file descriptors the shim handles itself.
 //!
 //! One `AtomicU8` per fd below [`FD_TABLE_LEN`]; fds at or above it (and negative
-//! ones) are plain. A plain fd costs one atomic load before the call goes straight
-//! to libc. Nothing marks an fd yet: DDP mode (the next step) will mark a socket
-//! when `setsockopt(fd, SOL_ETA, ETA_DDPMODE, ..)` switches it, and must refuse fds
-//! at or above [`FD_TABLE_LEN`]. Calls over many fds (`poll`, `select`,
-//! `epoll_wait`) look at one global count instead: while no fd is marked they pass
-//! straight through.
+//! ones) are plain, and cannot be switched to DDP mode (`EMFILE`). A plain fd costs
+//! one atomic load before the call goes straight to libc. A socket is marked when
+//! a `SOL_ETA` option is set on it (the [`crate::ddp`] registry holds its state).
+//! Two more bits remember facts about plain sockets that a later switch needs: the
+//! fd came from `accept` (it will be the MPA Responder), and it was given to
+//! `epoll_ctl` (its registrations must move).
 //!
-//! `close` clears an fd's entry and `dup`/`dup2`/`dup3`/`fcntl(F_DUPFD*)` copy it,
-//! so a plain fd stays plain. Entries of fds closed behind the shim's back
-//! (`close_range`, `closefrom`, raw syscalls) are not cleared; DDP mode has to
-//! interpose those too before it marks anything.
+//! `close`, `close_range` and `closefrom` clear entries and `dup`/`dup2`/`dup3`/
+//! `fcntl(F_DUPFD*)` copy them. An fd closed behind the shim's back (a raw
+//! `syscall(SYS_close)`) keeps its entry until its number is reused by `socket` or
+//! `accept`, which reset it.
 
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
@@ -26,19 +26,18 @@ pub const FD_TABLE_LEN: usize = 1 << 16;
 pub enum FdKind {
     /// Not the shim's business: every call goes straight to libc.
     Plain = 0,
-    /// A DDP-mode socket (reserved: DDP mode is the next step; nothing sets it yet
-    /// except the unit tests of the table itself).
-    Ddp = 1,
+    /// A socket the shim handles: in DDP mode, or with `SOL_ETA` options set.
+    Ddp = DDP,
 }
 
-impl FdKind {
-    fn from_u8(v: u8) -> Self {
-        match v {
-            0 => FdKind::Plain,
-            _ => FdKind::Ddp,
-        }
-    }
-}
+/// Entry bit: the shim handles the fd ([`FdKind::Ddp`]).
+const DDP: u8 = 1;
+/// Entry bit: the fd was given to `epoll_ctl` (a switch to DDP mode must move its
+/// epoll registrations).
+const EPOLLED: u8 = 2;
+/// Entry bit: the fd came from `accept` (switched when connected, it is the MPA
+/// Responder).
+const ACCEPTED: u8 = 4;
 
 static TABLE: [AtomicU8; FD_TABLE_LEN] = [const { AtomicU8::new(0) }; FD_TABLE_LEN];
 /// How many entries are not plain.
@@ -54,7 +53,7 @@ fn entry(fd: c_int) -> Option<&'static AtomicU8> {
 #[inline(always)]
 pub fn is_plain(fd: c_int) -> bool {
     match entry(fd) {
-        Some(e) => e.load(Ordering::Acquire) == FdKind::Plain as u8,
+        Some(e) => e.load(Ordering::Acquire) & DDP == 0,
         None => true,
     }
 }
@@ -67,9 +66,11 @@ pub fn none_marked() -> bool {
 
 /// The kind of `fd`.
 pub fn kind(fd: c_int) -> FdKind {
-    entry(fd).map_or(FdKind::Plain, |e| {
-        FdKind::from_u8(e.load(Ordering::Acquire))
-    })
+    if is_plain(fd) {
+        FdKind::Plain
+    } else {
+        FdKind::Ddp
+    }
 }
 
 /// Sets `fd`'s kind. Returns `false` (and changes nothing) for an fd outside the
@@ -78,8 +79,11 @@ pub fn set(fd: c_int, kind: FdKind) -> bool {
     let Some(e) = entry(fd) else {
         return kind == FdKind::Plain;
     };
-    let old = e.swap(kind as u8, Ordering::AcqRel);
-    match (old != FdKind::Plain as u8, kind != FdKind::Plain) {
+    let old = match kind {
+        FdKind::Ddp => e.fetch_or(DDP, Ordering::AcqRel),
+        FdKind::Plain => e.fetch_and(!DDP, Ordering::AcqRel),
+    };
+    match (old & DDP != 0, kind == FdKind::Ddp) {
         (false, true) => {
             MARKED.fetch_add(1, Ordering::AcqRel);
         }
@@ -94,13 +98,59 @@ pub fn set(fd: c_int, kind: FdKind) -> bool {
 /// Forgets `fd` (it is being closed).
 pub fn clear(fd: c_int) {
     set(fd, FdKind::Plain);
+    if let Some(e) = entry(fd) {
+        e.store(0, Ordering::Release);
+    }
+}
+
+/// `fd` is a new socket (`socket()`): no bit of an earlier fd of that number stays.
+#[inline(always)]
+pub fn fresh(fd: c_int) {
+    if let Some(e) = entry(fd)
+        && e.load(Ordering::Relaxed) != 0
+    {
+        clear(fd);
+    }
+}
+
+/// `fd` came from `accept`.
+#[inline(always)]
+pub fn note_accepted(fd: c_int) {
+    fresh(fd);
+    if let Some(e) = entry(fd) {
+        e.fetch_or(ACCEPTED, Ordering::Relaxed);
+    }
+}
+
+/// Whether `fd` came from `accept` (see [`note_accepted`]).
+pub fn accepted(fd: c_int) -> bool {
+    entry(fd).is_some_and(|e| e.load(Ordering::Relaxed) & ACCEPTED != 0)
+}
+
+/// `fd` was given to `epoll_ctl`.
+#[inline(always)]
+pub fn note_epolled(fd: c_int) {
+    if let Some(e) = entry(fd)
+        && e.load(Ordering::Relaxed) & EPOLLED == 0
+    {
+        e.fetch_or(EPOLLED, Ordering::Relaxed);
+    }
+}
+
+/// Whether `fd` may be in an epoll set (see [`note_epolled`]).
+pub fn epolled(fd: c_int) -> bool {
+    entry(fd).is_some_and(|e| e.load(Ordering::Relaxed) & EPOLLED != 0)
 }
 
 /// `new` is now a duplicate of `old`: it gets `old`'s kind.
 pub fn copy(old: c_int, new: c_int) {
-    if old != new && !set(new, kind(old)) {
-        // `new` is outside the table; it stays plain (DDP mode will have to refuse
-        // such a dup of a DDP socket).
+    if old == new {
+        return;
+    }
+    let bits = entry(old).map_or(0, |e| e.load(Ordering::Acquire));
+    set(new, kind(old));
+    if let Some(e) = entry(new) {
+        e.store(bits, Ordering::Release);
     }
 }
 

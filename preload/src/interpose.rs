@@ -6,8 +6,9 @@
 //! atomic load of the fd's table entry ([`crate::fdtable`]), one load of the real
 //! function's address, and a direct call with the arguments untouched: no
 //! allocation, no lock, no logging, no panic path, and `errno` is whatever libc
-//! left. Marked fds take the guarded path ([`crate::route::guarded`]); DDP mode (the
-//! next step) plugs in there, and until then that path forwards too.
+//! left. Marked fds take the guarded path ([`crate::route::guarded`]) into
+//! [`crate::ddp::calls`]. Calls over many fds (`poll`, `select`, `epoll_wait`) and
+//! `epoll_ctl` always pass through: a DDP socket's fd is a real pollable fd.
 //!
 //! `fcntl`, `fcntl64` and `ioctl` are C-variadic, and stable Rust cannot define a
 //! C-variadic function. They are defined with a fixed third argument of pointer
@@ -105,9 +106,22 @@ macro_rules! interpose {
     };
 }
 
-/// One exported function (nothing for `manual()` entries).
+/// One exported function (nothing for `manual()` entries; a plain forward for
+/// `always()` entries, which have no fd of their own to look at).
 macro_rules! export_one {
     ([$($attr:tt)*] $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty; manual()) => {};
+    ([$($attr:tt)*] $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty; always()) => {
+        $($attr)*
+        ///
+        /// # Safety
+        /// The C contract of the libc function of this name.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name($($arg: $ty),*) -> $ret {
+            // SAFETY: the arguments go untouched to libc's function; the caller
+            // keeps its C contract.
+            unsafe { real::$name::call($($arg),*) }
+        }
+    };
     ([$($attr:tt)*] $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty; $sel:ident($($key:ident),*)) => {
         $($attr)*
         ///
@@ -124,12 +138,7 @@ macro_rules! export_one {
             #[cold]
             #[inline(never)]
             fn marked($($arg: $ty),*) -> $ret {
-                // DDP mode (the next step) handles marked fds here; until then, forward.
-                route::guarded(-1, move || {
-                    // SAFETY: the arguments go untouched to libc's function, as on
-                    // the passthrough path.
-                    unsafe { real::$name::call($($arg),*) }
-                })
+                route::guarded(-1, move || crate::ddp::calls::$name($($arg),*))
             }
             marked($($arg),*)
         }
@@ -138,15 +147,15 @@ macro_rules! export_one {
 
 interpose! {
     /// `socket(2)`.
-    fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int = always();
+    fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int = manual();
     /// `bind(2)`.
     fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int = fd(fd);
     /// `listen(2)`.
     fn listen(fd: c_int, backlog: c_int) -> c_int = fd(fd);
     /// `accept(2)`.
-    fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int = fd(fd);
+    fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int = manual();
     /// `accept4(2)`.
-    fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int = fd(fd);
+    fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int = manual();
     /// `connect(2)`.
     fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int = fd(fd);
     /// `read(2)`.
@@ -179,33 +188,34 @@ interpose! {
     fn sendfile64(out_fd: c_int, in_fd: c_int, offset: *mut off64_t, count: size_t) -> ssize_t = fds(out_fd, in_fd);
     /// `shutdown(2)`.
     fn shutdown(fd: c_int, how: c_int) -> c_int = fd(fd);
-    /// `getsockopt(2)`.
-    fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> c_int = fd(fd);
+    /// `getsockopt(2)`: `SOL_ETA` options are the shim's.
+    fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> c_int = fd_or_eta(fd, level);
     /// `getsockname(2)`.
     fn getsockname(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int = fd(fd);
     /// `getpeername(2)`.
     fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int = fd(fd);
     /// `poll(2)`.
-    fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) -> c_int = any();
+    fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) -> c_int = always();
     /// `ppoll(2)`.
-    fn ppoll(fds: *mut pollfd, nfds: nfds_t, timeout: *const timespec, mask: *const sigset_t) -> c_int = any();
+    fn ppoll(fds: *mut pollfd, nfds: nfds_t, timeout: *const timespec, mask: *const sigset_t) -> c_int = always();
     /// `select(2)`.
-    fn select(nfds: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, timeout: *mut timeval) -> c_int = any();
+    fn select(nfds: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, timeout: *mut timeval) -> c_int = always();
     /// `pselect(2)`.
-    fn pselect(nfds: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, timeout: *const timespec, mask: *const sigset_t) -> c_int = any();
+    fn pselect(nfds: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, timeout: *const timespec, mask: *const sigset_t) -> c_int = always();
     /// `epoll_create(2)`.
     fn epoll_create(size: c_int) -> c_int = always();
     /// `epoll_create1(2)`.
     fn epoll_create1(flags: c_int) -> c_int = always();
     /// `epoll_ctl(2)`: routed by the fd being added, changed or removed.
-    fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, event: *mut epoll_event) -> c_int = fd(fd);
+    fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, event: *mut epoll_event) -> c_int = manual();
     /// `epoll_wait(2)`.
-    fn epoll_wait(epfd: c_int, events: *mut epoll_event, max: c_int, timeout: c_int) -> c_int = any();
+    fn epoll_wait(epfd: c_int, events: *mut epoll_event, max: c_int, timeout: c_int) -> c_int = always();
     /// `epoll_pwait(2)`.
-    fn epoll_pwait(epfd: c_int, events: *mut epoll_event, max: c_int, timeout: c_int, mask: *const sigset_t) -> c_int = any();
+    fn epoll_pwait(epfd: c_int, events: *mut epoll_event, max: c_int, timeout: c_int, mask: *const sigset_t) -> c_int = always();
     /// `epoll_pwait2(2)`.
-    fn epoll_pwait2(epfd: c_int, events: *mut epoll_event, max: c_int, timeout: *const timespec, mask: *const sigset_t) -> c_int = any();
-    /// `fork(2)`: passes through (DDP sockets across `fork` are DDP mode's concern).
+    fn epoll_pwait2(epfd: c_int, events: *mut epoll_event, max: c_int, timeout: *const timespec, mask: *const sigset_t) -> c_int = always();
+    /// `fork(2)`: passes through (`pthread_atfork` handlers, installed with the
+    /// first DDP socket, take care of DDP sockets).
     fn fork() -> pid_t = always();
     /// glibc's `_FORTIFY_SOURCE` `read`.
     fn __read_chk(fd: c_int, buf: *mut c_void, count: size_t, buflen: size_t) -> ssize_t = fd(fd);
@@ -214,9 +224,9 @@ interpose! {
     /// glibc's `_FORTIFY_SOURCE` `recvfrom`.
     fn __recvfrom_chk(fd: c_int, buf: *mut c_void, len: size_t, buflen: size_t, flags: c_int, addr: *mut sockaddr, alen: *mut socklen_t) -> ssize_t = fd(fd);
     /// glibc's `_FORTIFY_SOURCE` `poll`.
-    fn __poll_chk(fds: *mut pollfd, nfds: nfds_t, timeout: c_int, fdslen: size_t) -> c_int = any();
+    fn __poll_chk(fds: *mut pollfd, nfds: nfds_t, timeout: c_int, fdslen: size_t) -> c_int = always();
     /// glibc's `_FORTIFY_SOURCE` `ppoll`.
-    fn __ppoll_chk(fds: *mut pollfd, nfds: nfds_t, timeout: *const timespec, mask: *const sigset_t, fdslen: size_t) -> c_int = any();
+    fn __ppoll_chk(fds: *mut pollfd, nfds: nfds_t, timeout: *const timespec, mask: *const sigset_t, fdslen: size_t) -> c_int = always();
 
     // Exported by hand below: they keep the fd table up to date.
     fn close(fd: c_int) -> c_int = manual();
@@ -224,9 +234,76 @@ interpose! {
     fn dup2(old: c_int, new: c_int) -> c_int = manual();
     fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int = manual();
     fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int = manual();
+    fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int = manual();
 }
 
-/// `close(2)`. A marked fd's entry is cleared first, then the fd is closed.
+/// `socket(2)`. The new fd's table entry is reset (an fd number closed behind the
+/// shim's back may have left one).
+///
+/// # Safety
+/// The C contract of `socket`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
+    // SAFETY: forwarded untouched; the caller keeps socket's contract.
+    let fd = unsafe { real::socket::call(domain, ty, protocol) };
+    fdtable::fresh(fd);
+    fd
+}
+
+/// `accept(2)`. On a plain listener the new fd is noted as accepted (a later
+/// switch to DDP mode makes it the MPA Responder).
+///
+/// # Safety
+/// The C contract of `accept`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+    if fdtable::is_plain(fd) {
+        // SAFETY: forwarded untouched; the caller keeps accept's contract.
+        let nfd = unsafe { real::accept::call(fd, addr, len) };
+        fdtable::note_accepted(nfd);
+        return nfd;
+    }
+    route::guarded(-1, move || crate::ddp::calls::accept(fd, addr, len))
+}
+
+/// `accept4(2)`, as [`accept`].
+///
+/// # Safety
+/// The C contract of `accept4`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn accept4(
+    fd: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+    flags: c_int,
+) -> c_int {
+    if fdtable::is_plain(fd) {
+        // SAFETY: forwarded untouched; the caller keeps accept4's contract.
+        let nfd = unsafe { real::accept4::call(fd, addr, len, flags) };
+        fdtable::note_accepted(nfd);
+        return nfd;
+    }
+    route::guarded(-1, move || crate::ddp::calls::accept4(fd, addr, len, flags))
+}
+
+/// `epoll_ctl(2)`: passes through (a DDP socket's fd is pollable as it is); the
+/// fd table notes that the fd is in an epoll set, for a later switch.
+///
+/// # Safety
+/// The C contract of `epoll_ctl`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn epoll_ctl(
+    epfd: c_int,
+    op: c_int,
+    fd: c_int,
+    event: *mut epoll_event,
+) -> c_int {
+    fdtable::note_epolled(fd);
+    // SAFETY: forwarded untouched; the caller keeps epoll_ctl's contract.
+    unsafe { real::epoll_ctl::call(epfd, op, fd, event) }
+}
+
+/// `close(2)`.
 ///
 /// # Safety
 /// The C contract of `close`.
@@ -236,14 +313,51 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
         // SAFETY: forwarded untouched; the caller keeps close's contract.
         return unsafe { real::close::call(fd) };
     }
+    route::guarded(-1, move || crate::ddp::calls::close(fd))
+}
+
+/// `close_range(2)`: DDP sockets in the range are released first.
+///
+/// # Safety
+/// The C contract of `close_range`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
+    // SAFETY: forwarded untouched; the caller keeps close_range's contract.
+    let kernel = move || unsafe { real::close_range::call(first, last, flags) };
+    if fdtable::none_marked() {
+        return kernel();
+    }
     route::guarded(-1, move || {
-        fdtable::clear(fd);
-        // SAFETY: as above.
-        unsafe { real::close::call(fd) }
+        crate::ddp::calls::close_range(first, last, flags, kernel)
     })
 }
 
-/// `dup(2)`. The new fd gets the old one's kind (a plain fd's copy is plain).
+/// `closefrom(3)`: DDP sockets at or above `low` are released first.
+///
+/// # Safety
+/// The C contract of `closefrom`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn closefrom(low: c_int) {
+    if !fdtable::none_marked() {
+        route::guarded(0, move || {
+            crate::ddp::calls::close_range(low.max(0) as c_uint, c_uint::MAX, 0, || 0)
+        });
+    }
+    match CLOSEFROM.get() {
+        Some(p) => {
+            // SAFETY: `p` is libc's `void closefrom(int)`.
+            let f: unsafe extern "C" fn(c_int) = unsafe { std::mem::transmute(p) };
+            // SAFETY: forwarded untouched; the caller keeps closefrom's contract.
+            unsafe { f(low) }
+        }
+        None => crate::real::missing(),
+    }
+}
+
+/// libc's `closefrom` (it returns nothing, so it is not in the table above).
+static CLOSEFROM: crate::real::Symbol = crate::real::Symbol::new("closefrom\0");
+
+/// `dup(2)`. A DDP socket's duplicate is the same DDP socket.
 ///
 /// # Safety
 /// The C contract of `dup`.
@@ -253,17 +367,10 @@ pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
         // SAFETY: forwarded untouched; the caller keeps dup's contract.
         return unsafe { real::dup::call(fd) };
     }
-    route::guarded(-1, move || {
-        // SAFETY: as above.
-        let new = unsafe { real::dup::call(fd) };
-        if new >= 0 {
-            fdtable::copy(fd, new);
-        }
-        new
-    })
+    route::guarded(-1, move || crate::ddp::calls::dup(fd))
 }
 
-/// `dup2(2)`. `new` gets `old`'s kind.
+/// `dup2(2)`. `new` becomes what `old` is; a DDP socket `new` was is released.
 ///
 /// # Safety
 /// The C contract of `dup2`.
@@ -271,19 +378,16 @@ pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
 pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
     if fdtable::is_plain(old) && fdtable::is_plain(new) {
         // SAFETY: forwarded untouched; the caller keeps dup2's contract.
-        return unsafe { real::dup2::call(old, new) };
-    }
-    route::guarded(-1, move || {
-        // SAFETY: as above.
         let r = unsafe { real::dup2::call(old, new) };
-        if r >= 0 {
+        if r >= 0 && old != new {
             fdtable::copy(old, new);
         }
-        r
-    })
+        return r;
+    }
+    route::guarded(-1, move || crate::ddp::calls::dup3(old, new, 0, true))
 }
 
-/// `dup3(2)`. `new` gets `old`'s kind.
+/// `dup3(2)`, as [`dup2`].
 ///
 /// # Safety
 /// The C contract of `dup3`.
@@ -291,21 +395,16 @@ pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
 pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
     if fdtable::is_plain(old) && fdtable::is_plain(new) {
         // SAFETY: forwarded untouched; the caller keeps dup3's contract.
-        return unsafe { real::dup3::call(old, new, flags) };
-    }
-    route::guarded(-1, move || {
-        // SAFETY: as above.
         let r = unsafe { real::dup3::call(old, new, flags) };
         if r >= 0 {
             fdtable::copy(old, new);
         }
-        r
-    })
+        return r;
+    }
+    route::guarded(-1, move || crate::ddp::calls::dup3(old, new, flags, false))
 }
 
-/// `setsockopt(2)`. `SOL_ETA` options are not implemented yet (DDP mode is the next
-/// step): they go to the kernel, which answers `ENOPROTOOPT` as without the shim;
-/// with `ETA_LOG=info` the shim says so.
+/// `setsockopt(2)`. `SOL_ETA` options are the shim's (`include/eta.h`).
 ///
 /// # Safety
 /// The C contract of `setsockopt`.
@@ -322,14 +421,7 @@ pub unsafe extern "C" fn setsockopt(
         return unsafe { real::setsockopt::call(fd, level, name, val, len) };
     }
     route::guarded(-1, move || {
-        if level == crate::SOL_ETA {
-            crate::log::info!(
-                "setsockopt(fd {fd}, SOL_ETA, {name}): DDP mode is not implemented yet; \
-                 passing the call to the kernel"
-            );
-        }
-        // SAFETY: as above.
-        unsafe { real::setsockopt::call(fd, level, name, val, len) }
+        crate::ddp::calls::setsockopt(fd, level, name, val, len)
     })
 }
 
@@ -346,6 +438,7 @@ pub(crate) mod variadic {
     type Ioctl = unsafe extern "C" fn(c_int, c_ulong, ...) -> c_int;
 
     pub(super) fn resolve_all() {
+        let _ = super::CLOSEFROM.resolve();
         let _ = FCNTL.resolve();
         let _ = FCNTL64.resolve();
         let _ = IOCTL.resolve();
@@ -399,14 +492,7 @@ unsafe fn fcntl_any(is64: bool, fd: c_int, cmd: c_int, arg: usize) -> c_int {
         // SAFETY: forwarded untouched; the caller keeps fcntl's contract.
         return unsafe { variadic::fcntl(is64, fd, cmd, arg) };
     }
-    route::guarded(-1, move || {
-        // SAFETY: as above.
-        let r = unsafe { variadic::fcntl(is64, fd, cmd, arg) };
-        if r >= 0 && (cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC) {
-            fdtable::copy(fd, r);
-        }
-        r
-    })
+    route::guarded(-1, move || crate::ddp::calls::fcntl(is64, fd, cmd, arg))
 }
 
 /// `fcntl(2)`, variadic in C: defined with a fixed pointer-sized third argument
@@ -441,8 +527,5 @@ pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: usize) -> c_int
         // SAFETY: forwarded untouched; the caller keeps ioctl's contract.
         return unsafe { variadic::ioctl(fd, request, arg) };
     }
-    route::guarded(-1, move || {
-        // SAFETY: as above.
-        unsafe { variadic::ioctl(fd, request, arg) }
-    })
+    route::guarded(-1, move || crate::ddp::calls::ioctl(fd, request, arg))
 }

@@ -1,12 +1,11 @@
 //! `libeta.so`, the `LD_PRELOAD` shim.
 //!
-//! Today the shim is the transparent passthrough layer: it defines libc's socket and
-//! fd calls ([`interpose`](crate) lists them), looks each fd up in the fd table
-//! ([`fdtable`]) with one atomic load, and sends every call on a plain fd straight
-//! to libc with its arguments untouched. No fd is marked yet: **DDP mode**
-//! (`setsockopt(fd, SOL_ETA, ETA_DDPMODE, ..)` mapping a socket onto the engine) and
-//! the C API of `include/eta.h` are the next step. Until then `SOL_ETA` options go to
-//! the kernel, which answers `ENOPROTOOPT`, exactly as without the shim.
+//! The shim defines libc's socket and fd calls ([`interpose`](crate) lists them),
+//! looks each fd up in the fd table ([`fdtable`]) with one atomic load, and sends
+//! every call on a plain fd straight to libc with its arguments untouched. A TCP
+//! socket switched to **DDP mode** (`setsockopt(fd, SOL_ETA, ETA_DDPMODE, ..)`) is
+//! marked, and its calls are translated to the engine ([`ddp`]); the C API of
+//! `include/eta.h` is exported from here too ([`ddp::capi`]).
 //!
 //! Loading the shim prints nothing (unless `ETA_LOG` asks, see [`log`]), installs
 //! no signal handler and starts no thread. A load constructor (an `.init_array`
@@ -16,6 +15,7 @@
 
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+pub(crate) mod ddp;
 mod errno;
 pub mod fdtable;
 mod interpose;
@@ -28,7 +28,6 @@ use libc::c_int;
 /// The `setsockopt`/`getsockopt` level of eta's options (`include/eta.h`).
 pub const SOL_ETA: c_int = 0x4554;
 /// The `SOL_ETA` option that switches a socket to DDP mode (`include/eta.h`).
-/// Not implemented yet: DDP mode is the next step.
 pub const ETA_DDPMODE: c_int = 1;
 
 /// The load constructor: run by the dynamic linker when `libeta.so` is loaded.
@@ -44,7 +43,7 @@ extern "C" fn init() {
         log::init();
         // SAFETY: getpid has no preconditions.
         let pid = unsafe { libc::getpid() };
-        log::info!("libeta.so loaded in pid {pid}: passthrough (DDP mode is the next step)");
+        log::info!("libeta.so loaded in pid {pid}");
     });
 }
 
@@ -138,16 +137,44 @@ mod tests {
     }
 
     #[test]
-    fn sol_eta_goes_to_the_kernel() {
-        // SAFETY: a plain TCP socket; setsockopt with a valid int.
+    fn sol_eta_is_the_shims_on_tcp_only() {
+        // SAFETY: plain sockets; setsockopt/getsockopt with valid ints.
         unsafe {
-            let s = interpose::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
-            assert!(s >= 0);
             let one: c_int = 1;
+            let u = interpose::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
+            let r =
+                interpose::setsockopt(u, SOL_ETA, ETA_DDPMODE, (&one as *const c_int).cast(), 4);
+            assert_eq!((r, errno::get()), (-1, libc::ENOPROTOOPT));
+            interpose::close(u);
+            let s = interpose::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+            let mut v: c_int = -1;
+            let mut l = 4;
+            let r = interpose::getsockopt(
+                s,
+                SOL_ETA,
+                ETA_DDPMODE,
+                (&mut v as *mut c_int).cast(),
+                &mut l,
+            );
+            assert_eq!((r, v), (0, 0), "a TCP socket reports DDP mode off");
+            let zero: c_int = 0;
+            let r =
+                interpose::setsockopt(s, SOL_ETA, ETA_DDPMODE, (&zero as *const c_int).cast(), 4);
+            assert_eq!((r, errno::get()), (-1, libc::EINVAL));
             let r =
                 interpose::setsockopt(s, SOL_ETA, ETA_DDPMODE, (&one as *const c_int).cast(), 4);
-            assert_eq!((r, errno::get()), (-1, libc::ENOPROTOOPT));
-            interpose::close(s);
+            assert_eq!(r, 0);
+            let r = interpose::getsockopt(
+                s,
+                SOL_ETA,
+                ETA_DDPMODE,
+                (&mut v as *mut c_int).cast(),
+                &mut l,
+            );
+            assert_eq!((r, v), (0, 1));
+            assert_eq!(fdtable::kind(s), FdKind::Ddp);
+            assert_eq!(interpose::close(s), 0);
+            assert_eq!(fdtable::kind(s), FdKind::Plain);
         }
     }
 
@@ -168,7 +195,7 @@ mod tests {
             assert_eq!(fdtable::kind(d), FdKind::Plain);
             assert_eq!(interpose::dup3(a, d, libc::O_CLOEXEC), d);
             assert_eq!(fdtable::kind(d), FdKind::Ddp);
-            // Marked fds still work (forwarded until DDP mode exists).
+            // A marked fd the DDP registry does not know goes to the kernel.
             assert_eq!(interpose::write(a, b"x".as_ptr().cast(), 1), 1);
             for fd in [a, d, f] {
                 assert_eq!(interpose::close(fd), 0);

@@ -23,16 +23,10 @@ pub fn fds(a: c_int, b: c_int) -> bool {
     fdtable::is_plain(a) && fdtable::is_plain(b)
 }
 
-/// No fd marked at all (`poll`, `select`, `epoll_wait`: calls over many fds).
+/// A plain fd, unless the call is at the `SOL_ETA` level (`getsockopt`).
 #[inline(always)]
-pub fn any() -> bool {
-    fdtable::none_marked()
-}
-
-/// Calls without an fd to look at (`socket`, `fork`, `epoll_create`).
-#[inline(always)]
-pub fn always() -> bool {
-    true
+pub fn fd_or_eta(fd: c_int, level: c_int) -> bool {
+    level != crate::SOL_ETA && fdtable::is_plain(fd)
 }
 
 /// Runs `f`; a panic inside becomes `fail` with `errno` = `EIO`.

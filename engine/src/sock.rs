@@ -1,0 +1,340 @@
+//! Socket mode: what a connection needs to stand behind a program's socket fd.
+//!
+//! [`Readiness`] is the fd a program polls. It is one end of an `AF_UNIX` stream
+//! socket pair whose other end only the engine touches, so the kernel itself gives
+//! `poll`, `select` and every flavour of `epoll` (level, edge, one-shot, several
+//! sets) their usual meaning, with readable and writable controlled independently:
+//!
+//! - readable: the engine end holds one octet for the program's end (a message is
+//!   ready, a completion waits, or the connection is over); cleared by reading it;
+//! - not writable: the program's end has filled its tiny send buffer towards the
+//!   engine end (`SO_SNDBUF` at the kernel's minimum); writable again once the engine
+//!   end drains it;
+//! - over: the engine end is shut down both ways, which the program's end reports as
+//!   `POLLIN | POLLRDHUP | POLLHUP` (and writable, so a blocked writer wakes);
+//! - peer closed gracefully: the engine end shuts down its sending half, reported as
+//!   `POLLIN | POLLRDHUP`.
+//!
+//! The [`Inbox`] holds Send messages that arrived with no receive posted, for
+//! `read()`: the engine moves them out of the core's bounded receive pool; the
+//! program copies them out, one message per call. All changes to readiness and
+//! inbox happen under one mutex, on both sides, so no wake-up is lost.
+
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::sys;
+
+/// Octets of messages the inbox holds before the engine stops moving more out of
+/// the receive pool (and TCP backpressure applies).
+pub const INBOX_BYTES: usize = 1 << 20;
+/// Octets of copied `write()` messages that may wait to be sent; beyond this the
+/// socket is not writable.
+pub const SEND_BUDGET: usize = 4 << 20;
+
+/// One message (or the part of it that has arrived) in the inbox.
+#[derive(Debug, Clone, Copy)]
+struct Meta {
+    /// Octets of the message present in `data`.
+    present: usize,
+    /// The message's last octet has arrived.
+    complete: bool,
+}
+
+/// Messages for `read()`.
+#[derive(Debug, Default)]
+pub(crate) struct Inbox {
+    data: VecDeque<u8>,
+    msgs: VecDeque<Meta>,
+    /// Complete messages in `msgs`.
+    complete: usize,
+    /// The engine stopped moving messages in because the inbox was full.
+    pub starved: bool,
+}
+
+impl Inbox {
+    /// Room left.
+    pub fn room(&self) -> usize {
+        INBOX_BYTES.saturating_sub(self.data.len())
+    }
+
+    /// Appends octets of the newest message (the engine side).
+    pub fn push(&mut self, bytes: &[u8], end_of_message: bool) {
+        self.data.extend(bytes.iter().copied());
+        match self.msgs.back_mut() {
+            Some(m) if !m.complete => m.present += bytes.len(),
+            _ => self.msgs.push_back(Meta {
+                present: bytes.len(),
+                complete: false,
+            }),
+        }
+        if end_of_message {
+            if let Some(m) = self.msgs.back_mut() {
+                m.complete = true;
+            }
+            self.complete += 1;
+        }
+    }
+
+    /// Whether a read of `want` octets can return now: the front message is whole,
+    /// or has `want` octets, or fills the inbox (a message larger than the inbox
+    /// is returned in parts).
+    pub fn ready_for(&self, want: usize) -> bool {
+        match self.msgs.front() {
+            Some(m) => m.complete || m.present >= want.max(1) || self.room() == 0,
+            None => false,
+        }
+    }
+
+    /// Whether the program should see the socket readable.
+    pub fn ready(&self) -> bool {
+        self.complete > 0 || (self.room() == 0 && !self.msgs.is_empty())
+    }
+
+    /// Octets of the front message present (`FIONREAD`).
+    pub fn front_len(&self) -> usize {
+        self.msgs.front().map_or(0, |m| m.present)
+    }
+
+    /// Copies up to the buffers' length of the front message into `bufs`; removes
+    /// them unless `peek`. Returns the octets copied and whether they end the
+    /// message. Call only when [`Self::ready_for`] said yes.
+    pub fn take(&mut self, bufs: &mut [&mut [u8]], peek: bool) -> (usize, bool) {
+        let Some(front) = self.msgs.front().copied() else {
+            return (0, false);
+        };
+        let want: usize = bufs.iter().map(|b| b.len()).sum();
+        let n = want.min(front.present);
+        let mut src = self.data.range(..n);
+        for b in bufs.iter_mut() {
+            for dst in b.iter_mut() {
+                match src.next() {
+                    Some(&v) => *dst = v,
+                    None => break,
+                }
+            }
+        }
+        let eom = front.complete && n == front.present;
+        if !peek {
+            self.data.drain(..n);
+            if eom {
+                self.msgs.pop_front();
+                self.complete -= 1;
+            } else if let Some(m) = self.msgs.front_mut() {
+                m.present -= n;
+            }
+            if self.data.is_empty() && self.data.capacity() > 256 * 1024 {
+                self.data.shrink_to(0);
+            }
+        }
+        (n, eom)
+    }
+}
+
+/// Readiness flags as last set on the socket pair, plus the inbox.
+#[derive(Debug)]
+pub(crate) struct SockState {
+    pub inbox: Inbox,
+    readable: bool,
+    writable: bool,
+    over: bool,
+    eof: bool,
+}
+
+/// The pollable fd of a socket-mode connection, and its inbox (see the module docs).
+#[derive(Debug)]
+pub struct Readiness {
+    app: OwnedFd,
+    engine: OwnedFd,
+    state: Mutex<SockState>,
+    /// The program found the socket not writable and waits for it to become so.
+    pub(crate) write_blocked: AtomicBool,
+    /// Octets of copied messages queued and not yet sent.
+    pub(crate) queued: AtomicUsize,
+}
+
+impl Readiness {
+    /// A new pair: neither readable nor writable (a connection being set up).
+    pub fn new() -> io::Result<Self> {
+        let (app, engine) = sys::socketpair()?;
+        // The kernel rounds this up to its minimum: a few octets fill it.
+        sys::set_int_opt(app.as_raw_fd(), libc::SOL_SOCKET, libc::SO_SNDBUF, 1)?;
+        let r = Self {
+            app,
+            engine,
+            state: Mutex::new(SockState {
+                inbox: Inbox::default(),
+                readable: false,
+                writable: true,
+                over: false,
+                eof: false,
+            }),
+            write_blocked: AtomicBool::new(false),
+            queued: AtomicUsize::new(0),
+        };
+        let mut st = r.lock();
+        r.set_writable(&mut st, false);
+        drop(st);
+        Ok(r)
+    }
+
+    /// The fd the program polls (close-on-exec, non-blocking). Another fd may be
+    /// made a duplicate of it (`dup2`); this one stays open as long as `self`.
+    pub fn app_fd(&self) -> RawFd {
+        self.app.as_raw_fd()
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, SockState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sets or clears "readable".
+    pub(crate) fn set_readable(&self, st: &mut SockState, on: bool) {
+        if st.readable == on || st.over {
+            return;
+        }
+        st.readable = on;
+        if on {
+            let _ = sys::send_nb(self.engine.as_raw_fd(), &[1]);
+        } else {
+            let mut b = [0u8; 64];
+            while matches!(sys::recv_nb(self.app.as_raw_fd(), &mut b), Ok(n) if n > 0) {}
+        }
+    }
+
+    /// Sets or clears "writable".
+    pub(crate) fn set_writable(&self, st: &mut SockState, on: bool) {
+        if st.writable == on || st.over {
+            return;
+        }
+        st.writable = on;
+        if on {
+            let mut b = [0u8; 4096];
+            while matches!(sys::recv_nb(self.engine.as_raw_fd(), &mut b), Ok(n) if n > 0) {}
+        } else {
+            let b = [0u8; 512];
+            for _ in 0..256 {
+                if sys::send_nb(self.app.as_raw_fd(), &b).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// The connection is over (failed, or closed both ways): hang up for good.
+    pub fn hang_up(&self) {
+        let mut st = self.lock();
+        self.hang_up_locked(&mut st);
+    }
+
+    pub(crate) fn hang_up_locked(&self, st: &mut SockState) {
+        if st.over {
+            return;
+        }
+        self.set_writable(st, true);
+        self.set_readable(st, true);
+        st.over = true;
+        sys::shutdown(self.engine.as_raw_fd(), libc::SHUT_RDWR);
+    }
+
+    /// The peer closed gracefully: end of stream after the messages present.
+    pub(crate) fn end_of_stream(&self, st: &mut SockState) {
+        if st.eof || st.over {
+            return;
+        }
+        st.eof = true;
+        sys::shutdown(self.engine.as_raw_fd(), libc::SHUT_WR);
+    }
+
+    /// Whether the peer's end of stream was signalled.
+    pub(crate) fn eof(st: &SockState) -> bool {
+        st.eof || st.over
+    }
+
+    /// Waits until the program's fd reports one of `events` (`libc::POLLIN`,
+    /// `libc::POLLOUT`) or a hang-up, or `timeout` passes. `Interrupted` when a
+    /// signal arrived.
+    pub fn wait(&self, events: libc::c_short, timeout: Option<Duration>) -> io::Result<bool> {
+        Ok(sys::poll_one(self.app.as_raw_fd(), events, timeout)? != 0)
+    }
+
+    /// Releases a write budget of `n` octets (a copied message was sent).
+    pub(crate) fn release_budget(&self, n: usize) {
+        let _ = self
+            .queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                Some(v.saturating_sub(n))
+            });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn revents(r: &Readiness) -> libc::c_short {
+        sys::poll_one(
+            r.app_fd(),
+            libc::POLLIN | libc::POLLOUT | libc::POLLRDHUP,
+            Some(Duration::ZERO),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn readable_and_writable_are_independent() {
+        let r = Readiness::new().unwrap();
+        assert_eq!(
+            revents(&r),
+            0,
+            "a new pair is neither readable nor writable"
+        );
+        let mut st = r.lock();
+        r.set_writable(&mut st, true);
+        assert_eq!(revents(&r), libc::POLLOUT);
+        r.set_readable(&mut st, true);
+        assert_eq!(revents(&r), libc::POLLOUT | libc::POLLIN);
+        r.set_writable(&mut st, false);
+        assert_eq!(revents(&r), libc::POLLIN);
+        r.set_readable(&mut st, false);
+        assert_eq!(revents(&r), 0);
+        r.end_of_stream(&mut st);
+        assert_eq!(revents(&r), libc::POLLIN | libc::POLLRDHUP);
+        r.hang_up_locked(&mut st);
+        let ev = revents(&r);
+        assert_ne!(ev & libc::POLLHUP, 0);
+        assert_ne!(ev & libc::POLLOUT, 0);
+        assert_ne!(ev & libc::POLLIN, 0);
+    }
+
+    #[test]
+    fn inbox_returns_one_message_at_a_time() {
+        let mut ib = Inbox::default();
+        ib.push(b"hel", false);
+        assert!(!ib.ready());
+        assert!(ib.ready_for(2));
+        assert!(!ib.ready_for(5));
+        ib.push(b"lo", true);
+        ib.push(b"xy", true);
+        assert!(ib.ready());
+        let mut a = [0u8; 3];
+        let (n, eom) = ib.take(&mut [&mut a[..]], true);
+        assert_eq!((n, eom, &a), (3, false, b"hel"));
+        let (n, eom) = ib.take(&mut [&mut a[..]], false);
+        assert_eq!((n, eom, &a), (3, false, b"hel"));
+        let mut b = [0u8; 10];
+        let (n, eom) = ib.take(&mut [&mut b[..1], &mut a[..]], false);
+        assert_eq!((n, eom, &b[..1], &a[..1]), (2, true, &b"l"[..], &b"o"[..]));
+        let (n, eom) = ib.take(&mut [&mut b[..]], false);
+        assert_eq!((n, eom, &b[..2]), (2, true, &b"xy"[..]));
+        assert!(!ib.ready());
+        ib.push(b"", true);
+        assert!(ib.ready());
+        assert_eq!(ib.take(&mut [&mut b[..]], false), (0, true));
+        assert!(ib.msgs.is_empty());
+    }
+}

@@ -1,0 +1,405 @@
+//! What `libeta.so` builds on: socket-mode calls (messages for `read()`/`write()`,
+//! readiness), setup on a TCP connection the program made, and work requests over
+//! the caller's own memory (the C API).
+
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use eta_ddp_core::{Access, ConnId, LocalBuffer, Scope, SendOptions, Stag};
+
+use crate::api::{Connection, PostError, RemoteRegion};
+use crate::config::Options;
+use crate::engine;
+use crate::error::Error;
+use crate::establish;
+use crate::shared::{ConnState, Notify, Payload, Wr};
+use crate::sock::Readiness;
+
+/// Why a socket-mode call did not complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SockError {
+    /// The connection was not made in socket mode (`Options::socket`).
+    NotSocket,
+    /// Nothing can be returned or queued now, and the call may not wait (`EAGAIN`).
+    WouldBlock,
+    /// A signal interrupted the wait (`EINTR`).
+    Interrupted,
+    /// The message is longer than 2³² − 1 octets (`EMSGSIZE`).
+    TooLong,
+    /// The connection is over; the errno of why (see [`Error::errno`]; `EPIPE`
+    /// after a close).
+    Ended(i32),
+}
+
+impl SockError {
+    /// The errno a sockets program sees.
+    pub fn errno(self) -> i32 {
+        match self {
+            Self::NotSocket => libc::ENOTSOCK,
+            Self::WouldBlock => libc::EAGAIN,
+            Self::Interrupted => libc::EINTR,
+            Self::TooLong => libc::EMSGSIZE,
+            Self::Ended(e) => e,
+        }
+    }
+}
+
+impl std::fmt::Display for SockError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", std::io::Error::from_raw_os_error(self.errno()))
+    }
+}
+
+impl std::error::Error for SockError {}
+
+/// What a [`Connection::recv_message`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Received {
+    /// Octets copied (0 with `end_of_message` false: end of stream).
+    pub len: usize,
+    /// They end the message (`MSG_EOR`).
+    pub end_of_message: bool,
+}
+
+impl Connection {
+    /// Runs MPA setup as the Initiator on a TCP connection the caller made, then
+    /// hands it to the engine. No octet may have been exchanged on it before.
+    pub fn from_connected(stream: TcpStream, opts: &Options) -> Result<Connection, Error> {
+        let est = establish::initiate(&stream, &opts.mpa, opts)?;
+        Self::start(stream, est, opts, false)
+    }
+
+    /// Runs MPA setup as the Responder on an accepted TCP connection, then hands it
+    /// to the engine.
+    pub fn from_accepted(stream: TcpStream, opts: &Options) -> Result<Connection, Error> {
+        let est = establish::respond(&stream, opts)?;
+        Self::start(stream, est, opts, true)
+    }
+
+    fn readiness(&self) -> Result<&Arc<Readiness>, SockError> {
+        self.shared().sock.as_ref().ok_or(SockError::NotSocket)
+    }
+
+    /// The errno of the connection's failure, if it failed.
+    pub fn errno(&self) -> Option<i32> {
+        self.with_error(|e| e.map(Error::errno))
+    }
+
+    fn ended(&self) -> SockError {
+        SockError::Ended(self.errno().unwrap_or(libc::EPIPE))
+    }
+
+    /// Socket mode: copies the next octets of the oldest Send message that arrived
+    /// with no receive posted. One call never returns octets of two messages; a
+    /// message that fits is returned whole; a longer one over several calls.
+    /// Without `nonblocking` it waits for a message (or its first `buffer` octets);
+    /// `peek` leaves the octets in place. `len` 0 without `end_of_message` is the
+    /// end of the stream (the peer closed gracefully, or this end closed).
+    pub fn recv_message(
+        &self,
+        bufs: &mut [&mut [u8]],
+        peek: bool,
+        nonblocking: bool,
+    ) -> Result<Received, SockError> {
+        let r = self.readiness()?;
+        let want: usize = bufs.iter().map(|b| b.len()).sum();
+        let mut idle_wakes = 0u32;
+        loop {
+            let mut st = r.lock();
+            if st.inbox.ready_for(want) || (want == 0 && st.inbox.front_len() > 0) {
+                let (len, end_of_message) = st.inbox.take(bufs, peek);
+                let mut nudge = false;
+                if !peek && st.inbox.starved && st.inbox.room() > 0 {
+                    st.inbox.starved = false;
+                    nudge = true;
+                }
+                let readable = self.shared().sock_readable(&st);
+                r.set_readable(&mut st, readable);
+                drop(st);
+                if nudge {
+                    self.shared().ring();
+                }
+                return Ok(Received {
+                    len,
+                    end_of_message,
+                });
+            }
+            match self.state() {
+                ConnState::Failed => return Err(self.ended()),
+                ConnState::Closed => return Ok(Received::default()),
+                _ if Readiness::eof(&st) => return Ok(Received::default()),
+                _ => {}
+            }
+            let readable = self.shared().sock_readable(&st);
+            r.set_readable(&mut st, readable);
+            drop(st);
+            if nonblocking {
+                return Err(SockError::WouldBlock);
+            }
+            if idle_wakes > 0 {
+                // The fd is readable for a completion, not a message: do not spin.
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            match r.wait(libc::POLLIN, None) {
+                Ok(_) => idle_wakes += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                    return Err(SockError::Interrupted);
+                }
+                Err(_) => return Err(self.ended()),
+            }
+        }
+    }
+
+    /// Socket mode: octets of the oldest message that are ready (`FIONREAD`).
+    pub fn ready_len(&self) -> usize {
+        self.readiness()
+            .map(|r| r.lock().inbox.front_len())
+            .unwrap_or(0)
+    }
+
+    /// Socket mode: sends the concatenation of `parts` as one Send message, copied
+    /// (the parts are free again on return); no completion is reported for it.
+    /// Without `nonblocking` it waits while the send budget or queue is full.
+    pub fn send_message(
+        &self,
+        parts: &[&[u8]],
+        opts: SendOptions,
+        nonblocking: bool,
+    ) -> Result<usize, SockError> {
+        let r = self.readiness()?;
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if u32::try_from(len).is_err() {
+            return Err(SockError::TooLong);
+        }
+        loop {
+            if self.state() != ConnState::Open {
+                return Err(self.ended());
+            }
+            // Room: under the budget (a message larger than the whole budget goes
+            // when nothing else is queued) and under the queue limit.
+            let queued = r.queued.fetch_add(len, Ordering::AcqRel);
+            if queued == 0 || queued + len <= crate::sock::SEND_BUDGET {
+                let mut buf = Vec::with_capacity(len);
+                for p in parts {
+                    buf.extend_from_slice(p);
+                }
+                let wr = Wr::Send {
+                    wr_id: 0,
+                    buf: Payload::Owned(buf),
+                    opts,
+                    quiet: true,
+                };
+                match self.submit(false, wr) {
+                    Ok(()) => return Ok(len),
+                    Err(PostError::QueueFull) => r.release_budget(len),
+                    Err(_) => {
+                        r.release_budget(len);
+                        return Err(self.ended());
+                    }
+                }
+            } else {
+                r.release_budget(len);
+            }
+            // Full: make the fd not writable, unless room appeared meanwhile.
+            {
+                let mut st = r.lock();
+                r.write_blocked.store(true, Ordering::Release);
+                r.set_writable(&mut st, false);
+                if self.shared().sock_writable() {
+                    r.write_blocked.store(false, Ordering::Release);
+                    r.set_writable(&mut st, true);
+                    continue;
+                }
+            }
+            if nonblocking {
+                return Err(SockError::WouldBlock);
+            }
+            match r.wait(libc::POLLOUT, None) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                    return Err(SockError::Interrupted);
+                }
+                Err(_) => return Err(self.ended()),
+            }
+        }
+    }
+
+    /// Socket mode: re-evaluates whether the fd is readable, after the program took
+    /// completions from the connection's queues.
+    pub fn refresh_readiness(&self) {
+        if let Ok(r) = self.readiness() {
+            let mut st = r.lock();
+            let readable = self.shared().sock_readable(&st);
+            r.set_readable(&mut st, readable);
+        }
+    }
+
+    /// Posts a Send of caller memory (no copy).
+    ///
+    /// # Safety
+    /// `ptr..ptr+len` must stay valid for reads, and unmodified, until the request's
+    /// completion has been taken from the completion queue (or
+    /// [`wait_released`](Self::wait_released) returned true).
+    pub unsafe fn post_send_raw(
+        &self,
+        wr_id: u64,
+        ptr: *const u8,
+        len: usize,
+        opts: SendOptions,
+    ) -> Result<(), PostError> {
+        if u32::try_from(len).is_err() {
+            return Err(PostError::TooLong);
+        }
+        // SAFETY: forwarded from this function's contract.
+        let buf = Payload::Raw(unsafe { LocalBuffer::from_raw(ptr, len) });
+        let wr = Wr::Send {
+            wr_id,
+            buf,
+            opts,
+            quiet: false,
+        };
+        self.submit(false, wr)
+    }
+
+    /// Posts a receive into caller memory (no copy).
+    ///
+    /// # Safety
+    /// `ptr..ptr+len` must stay valid for writes, and untouched by anyone else,
+    /// until the request's completion has been taken (or
+    /// [`wait_released`](Self::wait_released) returned true).
+    pub unsafe fn post_recv_raw(
+        &self,
+        wr_id: u64,
+        ptr: *mut u8,
+        len: usize,
+    ) -> Result<(), PostError> {
+        // SAFETY: forwarded from this function's contract.
+        let buf = Payload::Raw(unsafe { LocalBuffer::from_raw_mut(ptr, len) });
+        self.submit(true, Wr::Recv { wr_id, buf })
+    }
+
+    /// Posts an RDMA Write from caller memory (no copy).
+    ///
+    /// # Safety
+    /// As [`post_send_raw`](Self::post_send_raw).
+    pub unsafe fn post_write_raw(
+        &self,
+        wr_id: u64,
+        ptr: *const u8,
+        len: usize,
+        remote: RemoteRegion,
+    ) -> Result<(), PostError> {
+        let len32 = u32::try_from(len).map_err(|_| PostError::TooLong)?;
+        if remote.to.checked_add(u64::from(len32)).is_none() {
+            return Err(PostError::OffsetWrap);
+        }
+        // SAFETY: forwarded from this function's contract.
+        let buf = Payload::Raw(unsafe { LocalBuffer::from_raw(ptr, len) });
+        self.submit(
+            false,
+            Wr::Write {
+                wr_id,
+                buf,
+                remote: remote.stag,
+                remote_to: remote.to,
+            },
+        )
+    }
+
+    /// Posts an RDMA Read into a region given by its STag and tagged offset (the
+    /// caller checked that the region is this connection's and writable locally;
+    /// the engine checks again when the data arrives).
+    pub fn post_read_stag(
+        &self,
+        wr_id: u64,
+        local: Stag,
+        local_to: u64,
+        len: u32,
+        remote: RemoteRegion,
+    ) -> Result<(), PostError> {
+        if self.negotiated().ord == 0 {
+            return Err(PostError::NoReadCredits);
+        }
+        if remote.to.checked_add(u64::from(len)).is_none()
+            || local_to.checked_add(u64::from(len)).is_none()
+        {
+            return Err(PostError::OffsetWrap);
+        }
+        self.submit(
+            false,
+            Wr::Read {
+                wr_id,
+                local,
+                local_to,
+                len,
+                remote: remote.stag,
+                remote_to: remote.to,
+            },
+        )
+    }
+
+    /// Registers caller memory for RDMA. Its tagged offsets are its addresses (as
+    /// with verbs): the peer addresses octet `i` as `ptr as u64 + i`. Reachable
+    /// through this connection only, or through every connection with `global`.
+    ///
+    /// # Safety
+    /// `ptr..ptr+len` must stay valid for reads and writes until
+    /// [`deregister_wait`](Self::deregister_wait) of the STag returned, or
+    /// [`wait_released`](Self::wait_released) returned true; the engine writes into
+    /// it when the peer (or this side's Read) places data, so nobody may hold a Rust
+    /// reference to it meanwhile.
+    pub unsafe fn register_raw(
+        &self,
+        ptr: *mut u8,
+        len: usize,
+        access: Access,
+        global: bool,
+    ) -> Result<Stag, Error> {
+        let eng = engine::get()?;
+        // SAFETY: forwarded from this function's contract.
+        let buf = unsafe { LocalBuffer::from_raw_mut(ptr, len) };
+        let scope = if global {
+            Scope::Global
+        } else {
+            Scope::Connection(ConnId(self.id()))
+        };
+        eng.table
+            .register_buffer(buf, ptr as u64, access, scope)
+            .map_err(|e| Error::Engine(format!("registration failed: {e:?}")))
+    }
+
+    /// Deregisters `stag` and returns once the engine no longer touches its memory
+    /// (an FPDU being sent from it has been handed to the kernel).
+    pub fn deregister_wait(&self, stag: Stag) -> Result<(), Error> {
+        let notify = Arc::new(Notify::default());
+        if self
+            .submit_control(Wr::Deregister(stag, Some(Arc::clone(&notify))))
+            .is_err()
+        {
+            // The engine has let go of the connection: nothing is in flight.
+            let eng = engine::get()?;
+            let _ = eng.table.deregister(stag);
+            return Ok(());
+        }
+        notify.wait(None);
+        Ok(())
+    }
+
+    /// Abortive close: outstanding work is flushed and the TCP connection reset.
+    pub fn abort(&self) {
+        let _ = self.submit_control(Wr::Abort);
+    }
+
+    /// Waits until the engine has let go of the connection (closed or failed, every
+    /// request completed or flushed, every region of it freed); false on time-out.
+    pub fn wait_released(&self, timeout: Option<Duration>) -> bool {
+        self.shared().released.wait(timeout)
+    }
+
+    fn submit_control(&self, wr: Wr) -> Result<(), ()> {
+        self.shared().submit(wr).map_err(|_| ())
+    }
+}

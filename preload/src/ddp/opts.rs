@@ -1,0 +1,192 @@
+//! The `SOL_ETA` options (`include/eta.h`): what a socket asks for before it
+//! switches, and what `getsockopt` reports after.
+
+use eta_engine::{CompletionQueue, LocalConfig, Negotiated, Options, RtrType, RtrTypes};
+
+/// `ETA_DDPMODE`.
+pub const DDPMODE: i32 = 1;
+/// `ETA_MPA_REV`.
+pub const MPA_REV: i32 = 2;
+/// `ETA_CRC`.
+pub const CRC: i32 = 3;
+/// `ETA_MARKERS`.
+pub const MARKERS: i32 = 4;
+/// `ETA_IRD`.
+pub const IRD: i32 = 5;
+/// `ETA_ORD`.
+pub const ORD: i32 = 6;
+/// `ETA_PRIVATE_DATA`.
+pub const PRIVATE_DATA: i32 = 7;
+/// `ETA_RTR`.
+pub const RTR: i32 = 8;
+/// `ETA_ERROR`.
+pub const ERROR: i32 = 9;
+/// `ETA_CQ`.
+pub const CQ: i32 = 10;
+
+/// `ETA_RTR_*` bits.
+const RTR_WRITE: i32 = 1;
+const RTR_READ: i32 = 2;
+const RTR_SEND: i32 = 4;
+
+/// What a socket asks for.
+#[derive(Debug, Clone, Default)]
+pub struct EtaOpts {
+    /// `ETA_DDPMODE` was set.
+    pub ddp: bool,
+    /// MPA wishes.
+    pub mpa: LocalConfig,
+    /// Private data to send.
+    pub private_data: Vec<u8>,
+    /// `ETA_CQ`: a shared completion queue.
+    pub cq: Option<CompletionQueue>,
+}
+
+/// Why an option could not be set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptError {
+    /// Bad value or length (`EINVAL`).
+    Invalid,
+    /// Not an eta option (`ENOPROTOOPT`).
+    Unknown,
+}
+
+fn int(val: &[u8]) -> Result<i32, OptError> {
+    let b: [u8; 4] = val
+        .get(..4)
+        .and_then(|s| s.try_into().ok())
+        .ok_or(OptError::Invalid)?;
+    Ok(i32::from_ne_bytes(b))
+}
+
+fn depth(v: i32) -> Result<u16, OptError> {
+    u16::try_from(v).map_err(|_| OptError::Invalid)
+}
+
+impl EtaOpts {
+    /// Applies `setsockopt(SOL_ETA, name, val)` (not `ETA_CQ`, which carries an fd
+    /// the caller resolves, nor `ETA_DDPMODE`, which switches).
+    pub fn set(&mut self, name: i32, val: &[u8]) -> Result<(), OptError> {
+        match name {
+            MPA_REV => match int(val)? {
+                v @ (1 | 2) => {
+                    self.mpa.revision = v as u8;
+                    if v == 1 {
+                        self.mpa.peer_to_peer = false;
+                    }
+                }
+                _ => return Err(OptError::Invalid),
+            },
+            CRC => self.mpa.crc = int(val)? != 0,
+            MARKERS => self.mpa.want_markers = int(val)? != 0,
+            IRD => self.mpa.ird = depth(int(val)?)?,
+            ORD => self.mpa.ord = depth(int(val)?)?,
+            PRIVATE_DATA => {
+                let max = if self.mpa.revision == 1 { 512 } else { 508 };
+                if val.len() > max {
+                    return Err(OptError::Invalid);
+                }
+                self.private_data = val.to_vec();
+            }
+            RTR => {
+                let v = int(val)?;
+                if v & !(RTR_WRITE | RTR_READ | RTR_SEND) != 0 {
+                    return Err(OptError::Invalid);
+                }
+                self.mpa.rtr = RtrTypes {
+                    send: v & RTR_SEND != 0,
+                    write: v & RTR_WRITE != 0,
+                    read: v & RTR_READ != 0,
+                };
+                self.mpa.peer_to_peer = v != 0 && self.mpa.revision >= 2;
+            }
+            _ => return Err(OptError::Unknown),
+        }
+        Ok(())
+    }
+
+    /// The value `getsockopt` reports before the connection exists.
+    pub fn get(&self, name: i32) -> Option<Vec<u8>> {
+        let i = |v: i32| Some(v.to_ne_bytes().to_vec());
+        match name {
+            DDPMODE => i(i32::from(self.ddp)),
+            MPA_REV => i(i32::from(self.mpa.revision)),
+            CRC => i(i32::from(self.mpa.crc)),
+            MARKERS => i(i32::from(self.mpa.want_markers)),
+            IRD => i(i32::from(self.mpa.ird)),
+            ORD => i(i32::from(self.mpa.ord)),
+            PRIVATE_DATA => Some(Vec::new()),
+            RTR => {
+                let r = self.mpa.rtr;
+                let mask = if self.mpa.peer_to_peer {
+                    [(r.write, RTR_WRITE), (r.read, RTR_READ), (r.send, RTR_SEND)]
+                        .into_iter()
+                        .filter(|(on, _)| *on)
+                        .fold(0, |m, (_, bit)| m | bit)
+                } else {
+                    0
+                };
+                i(mask)
+            }
+            ERROR => Some(vec![0]),
+            _ => None,
+        }
+    }
+
+    /// The engine options for the connection.
+    pub fn engine_options(&self) -> Options {
+        Options {
+            mpa: self.mpa.clone(),
+            private_data: self.private_data.clone(),
+            send_cq: self.cq.clone(),
+            recv_cq: self.cq.clone(),
+            // The program made the TCP connection: there is no reconnecting with Rev 1.
+            rev1_fallback: false,
+            ..Options::default()
+        }
+    }
+}
+
+/// The value `getsockopt` reports once the connection is established.
+pub fn negotiated(n: &Negotiated, peer_private_data: &[u8], name: i32) -> Option<Vec<u8>> {
+    let i = |v: i32| Some(v.to_ne_bytes().to_vec());
+    match name {
+        DDPMODE => i(1),
+        MPA_REV => i(i32::from(n.revision)),
+        CRC => i(i32::from(n.crc)),
+        MARKERS => i(i32::from(n.markers_tx || n.markers_rx)),
+        IRD => i(i32::from(n.ird)),
+        ORD => i(i32::from(n.ord)),
+        PRIVATE_DATA => Some(peer_private_data.to_vec()),
+        RTR => i(match n.rtr {
+            None => 0,
+            Some(RtrType::Write) => RTR_WRITE,
+            Some(RtrType::Read) => RTR_READ,
+            Some(RtrType::Send) => RTR_SEND,
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_checked() {
+        let mut o = EtaOpts::default();
+        assert_eq!(o.set(MPA_REV, &3i32.to_ne_bytes()), Err(OptError::Invalid));
+        assert_eq!(o.set(MPA_REV, &[1]), Err(OptError::Invalid));
+        assert_eq!(o.set(IRD, &70_000i32.to_ne_bytes()), Err(OptError::Invalid));
+        assert_eq!(o.set(RTR, &8i32.to_ne_bytes()), Err(OptError::Invalid));
+        assert_eq!(o.set(99, &[0; 4]), Err(OptError::Unknown));
+        assert_eq!(o.set(PRIVATE_DATA, &[0; 509]), Err(OptError::Invalid));
+        o.set(PRIVATE_DATA, &[7; 508]).unwrap();
+        o.set(CRC, &0i32.to_ne_bytes()).unwrap();
+        o.set(RTR, &0i32.to_ne_bytes()).unwrap();
+        assert_eq!(o.get(CRC), Some(0i32.to_ne_bytes().to_vec()));
+        assert_eq!(o.get(RTR), Some(0i32.to_ne_bytes().to_vec()));
+        o.set(MPA_REV, &1i32.to_ne_bytes()).unwrap();
+        assert!(!o.engine_options().mpa.peer_to_peer);
+    }
+}
