@@ -145,10 +145,14 @@ pub(crate) struct SockState {
     eof: bool,
 }
 
-/// The pollable fd of a socket-mode connection, and its inbox (see the module docs).
+/// The engine's end of a socket-mode connection's pollable fd, and its inbox (see
+/// the module docs). The program's end is handed out once by [`Readiness::new`]:
+/// the program owns it (and its duplicates); this side never keeps a copy, so that
+/// closing the program's last fd really closes the file (and drops it from every
+/// epoll set, as closing a socket does). Calls that must act on the program's end
+/// take the fd the program used for the call.
 #[derive(Debug)]
 pub struct Readiness {
-    app: OwnedFd,
     engine: OwnedFd,
     state: Mutex<SockState>,
     /// The program found the socket not writable and waits for it to become so.
@@ -158,13 +162,14 @@ pub struct Readiness {
 }
 
 impl Readiness {
-    /// A new pair: neither readable nor writable (a connection being set up).
-    pub fn new() -> io::Result<Self> {
+    /// A new pair, and the program's end of it: neither readable nor writable (a
+    /// connection being set up). The program's end is non-blocking and
+    /// close-on-exec.
+    pub fn new() -> io::Result<(Self, OwnedFd)> {
         let (app, engine) = sys::socketpair()?;
         // The kernel rounds this up to its minimum: a few octets fill it.
         sys::set_int_opt(app.as_raw_fd(), libc::SOL_SOCKET, libc::SO_SNDBUF, 1)?;
         let r = Self {
-            app,
             engine,
             state: Mutex::new(SockState {
                 inbox: Inbox::default(),
@@ -177,48 +182,45 @@ impl Readiness {
             queued: AtomicUsize::new(0),
         };
         let mut st = r.lock();
-        r.set_writable(&mut st, false);
+        r.set_writable(&mut st, false, Some(app.as_raw_fd()));
         drop(st);
-        Ok(r)
-    }
-
-    /// The fd the program polls (close-on-exec, non-blocking). Another fd may be
-    /// made a duplicate of it (`dup2`); this one stays open as long as `self`.
-    pub fn app_fd(&self) -> RawFd {
-        self.app.as_raw_fd()
+        Ok((r, app))
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, SockState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Sets or clears "readable".
-    pub(crate) fn set_readable(&self, st: &mut SockState, on: bool) {
+    /// Sets "readable", or clears it through the program's end `app` (the fd of the
+    /// program's call; without one, clearing is left to the program's next call).
+    pub(crate) fn set_readable(&self, st: &mut SockState, on: bool, app: Option<RawFd>) {
         if st.readable == on || st.over {
             return;
         }
-        st.readable = on;
         if on {
+            st.readable = true;
             let _ = sys::send_nb(self.engine.as_raw_fd(), &[1]);
-        } else {
+        } else if let Some(app) = app {
+            st.readable = false;
             let mut b = [0u8; 64];
-            while matches!(sys::recv_nb(self.app.as_raw_fd(), &mut b), Ok(n) if n > 0) {}
+            while matches!(sys::recv_nb(app, &mut b), Ok(n) if n > 0) {}
         }
     }
 
-    /// Sets or clears "writable".
-    pub(crate) fn set_writable(&self, st: &mut SockState, on: bool) {
+    /// Sets "writable", or clears it through the program's end `app`.
+    pub(crate) fn set_writable(&self, st: &mut SockState, on: bool, app: Option<RawFd>) {
         if st.writable == on || st.over {
             return;
         }
-        st.writable = on;
         if on {
+            st.writable = true;
             let mut b = [0u8; 4096];
             while matches!(sys::recv_nb(self.engine.as_raw_fd(), &mut b), Ok(n) if n > 0) {}
-        } else {
+        } else if let Some(app) = app {
+            st.writable = false;
             let b = [0u8; 512];
             for _ in 0..256 {
-                if sys::send_nb(self.app.as_raw_fd(), &b).is_err() {
+                if sys::send_nb(app, &b).is_err() {
                     break;
                 }
             }
@@ -235,8 +237,8 @@ impl Readiness {
         if st.over {
             return;
         }
-        self.set_writable(st, true);
-        self.set_readable(st, true);
+        self.set_writable(st, true, None);
+        self.set_readable(st, true, None);
         st.over = true;
         sys::shutdown(self.engine.as_raw_fd(), libc::SHUT_RDWR);
     }
@@ -255,11 +257,11 @@ impl Readiness {
         st.eof || st.over
     }
 
-    /// Waits until the program's fd reports one of `events` (`libc::POLLIN`,
-    /// `libc::POLLOUT`) or a hang-up, or `timeout` passes. `Interrupted` when a
-    /// signal arrived.
-    pub fn wait(&self, events: libc::c_short, timeout: Option<Duration>) -> io::Result<bool> {
-        Ok(sys::poll_one(self.app.as_raw_fd(), events, timeout)? != 0)
+    /// Waits until the program's fd `app` reports one of `events`
+    /// (`libc::POLLIN`, `libc::POLLOUT`) or a hang-up, or `timeout` passes.
+    /// `Interrupted` when a signal arrived.
+    pub fn wait(app: RawFd, events: libc::c_short, timeout: Option<Duration>) -> io::Result<bool> {
+        Ok(sys::poll_one(app, events, timeout)? != 0)
     }
 
     /// Releases a write budget of `n` octets (a copied message was sent).
@@ -276,9 +278,9 @@ impl Readiness {
 mod tests {
     use super::*;
 
-    fn revents(r: &Readiness) -> libc::c_short {
+    fn revents(app: &OwnedFd) -> libc::c_short {
         sys::poll_one(
-            r.app_fd(),
+            app.as_raw_fd(),
             libc::POLLIN | libc::POLLOUT | libc::POLLRDHUP,
             Some(Duration::ZERO),
         )
@@ -287,25 +289,28 @@ mod tests {
 
     #[test]
     fn readable_and_writable_are_independent() {
-        let r = Readiness::new().unwrap();
+        let (r, a) = Readiness::new().unwrap();
+        let app = Some(a.as_raw_fd());
         assert_eq!(
-            revents(&r),
+            revents(&a),
             0,
             "a new pair is neither readable nor writable"
         );
         let mut st = r.lock();
-        r.set_writable(&mut st, true);
-        assert_eq!(revents(&r), libc::POLLOUT);
-        r.set_readable(&mut st, true);
-        assert_eq!(revents(&r), libc::POLLOUT | libc::POLLIN);
-        r.set_writable(&mut st, false);
-        assert_eq!(revents(&r), libc::POLLIN);
-        r.set_readable(&mut st, false);
-        assert_eq!(revents(&r), 0);
+        r.set_writable(&mut st, true, None);
+        assert_eq!(revents(&a), libc::POLLOUT);
+        r.set_readable(&mut st, true, None);
+        assert_eq!(revents(&a), libc::POLLOUT | libc::POLLIN);
+        r.set_writable(&mut st, false, app);
+        assert_eq!(revents(&a), libc::POLLIN);
+        r.set_readable(&mut st, false, None);
+        assert_eq!(revents(&a), libc::POLLIN, "clearing needs the program's fd");
+        r.set_readable(&mut st, false, app);
+        assert_eq!(revents(&a), 0);
         r.end_of_stream(&mut st);
-        assert_eq!(revents(&r), libc::POLLIN | libc::POLLRDHUP);
+        assert_eq!(revents(&a), libc::POLLIN | libc::POLLRDHUP);
         r.hang_up_locked(&mut st);
-        let ev = revents(&r);
+        let ev = revents(&a);
         assert_ne!(ev & libc::POLLHUP, 0);
         assert_ne!(ev & libc::POLLOUT, 0);
         assert_ne!(ev & libc::POLLIN, 0);

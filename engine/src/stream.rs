@@ -3,6 +3,7 @@
 //! the caller's own memory (the C API).
 
 use std::net::TcpStream;
+use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -97,9 +98,11 @@ impl Connection {
     /// message that fits is returned whole; a longer one over several calls.
     /// Without `nonblocking` it waits for a message (or its first `buffer` octets);
     /// `peek` leaves the octets in place. `len` 0 without `end_of_message` is the
-    /// end of the stream (the peer closed gracefully, or this end closed).
+    /// end of the stream (the peer closed gracefully, or this end closed). `app` is
+    /// the program's fd of the call (the pollable end of [`Readiness::new`]).
     pub fn recv_message(
         &self,
+        app: RawFd,
         bufs: &mut [&mut [u8]],
         peek: bool,
         nonblocking: bool,
@@ -117,7 +120,7 @@ impl Connection {
                     nudge = true;
                 }
                 let readable = self.shared().sock_readable(&st);
-                r.set_readable(&mut st, readable);
+                r.set_readable(&mut st, readable, Some(app));
                 drop(st);
                 if nudge {
                     self.shared().ring();
@@ -134,7 +137,7 @@ impl Connection {
                 _ => {}
             }
             let readable = self.shared().sock_readable(&st);
-            r.set_readable(&mut st, readable);
+            r.set_readable(&mut st, readable, Some(app));
             drop(st);
             if nonblocking {
                 return Err(SockError::WouldBlock);
@@ -143,7 +146,7 @@ impl Connection {
                 // The fd is readable for a completion, not a message: do not spin.
                 std::thread::sleep(Duration::from_millis(1));
             }
-            match r.wait(libc::POLLIN, None) {
+            match Readiness::wait(app, libc::POLLIN, None) {
                 Ok(_) => idle_wakes += 1,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
                     return Err(SockError::Interrupted);
@@ -162,9 +165,11 @@ impl Connection {
 
     /// Socket mode: sends the concatenation of `parts` as one Send message, copied
     /// (the parts are free again on return); no completion is reported for it.
-    /// Without `nonblocking` it waits while the send budget or queue is full.
+    /// Without `nonblocking` it waits while the send budget or queue is full. `app`
+    /// is the program's fd of the call.
     pub fn send_message(
         &self,
+        app: RawFd,
         parts: &[&[u8]],
         opts: SendOptions,
         nonblocking: bool,
@@ -207,17 +212,17 @@ impl Connection {
             {
                 let mut st = r.lock();
                 r.write_blocked.store(true, Ordering::Release);
-                r.set_writable(&mut st, false);
+                r.set_writable(&mut st, false, Some(app));
                 if self.shared().sock_writable() {
                     r.write_blocked.store(false, Ordering::Release);
-                    r.set_writable(&mut st, true);
+                    r.set_writable(&mut st, true, None);
                     continue;
                 }
             }
             if nonblocking {
                 return Err(SockError::WouldBlock);
             }
-            match r.wait(libc::POLLOUT, None) {
+            match Readiness::wait(app, libc::POLLOUT, None) {
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
                     return Err(SockError::Interrupted);
@@ -227,13 +232,13 @@ impl Connection {
         }
     }
 
-    /// Socket mode: re-evaluates whether the fd is readable, after the program took
-    /// completions from the connection's queues.
-    pub fn refresh_readiness(&self) {
+    /// Socket mode: re-evaluates whether the program's fd `app` is readable, after
+    /// the program took completions from the connection's queues.
+    pub fn refresh_readiness(&self, app: RawFd) {
         if let Ok(r) = self.readiness() {
             let mut st = r.lock();
             let readable = self.shared().sock_readable(&st);
-            r.set_readable(&mut st, readable);
+            r.set_readable(&mut st, readable, Some(app));
         }
     }
 

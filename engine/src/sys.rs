@@ -312,23 +312,40 @@ pub fn set_int_opt(
     .map(|_| ())
 }
 
-/// `send` without blocking and without `SIGPIPE`.
+/// `send` without blocking and without `SIGPIPE`, as a raw system call: the
+/// program's end of a socket-mode pair is an fd that `libeta.so` interposes, and
+/// the engine must reach the kernel, not the shim's `send`.
 pub fn send_nb(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
-    // SAFETY: the buffer is valid for reads of its length.
-    cvt_size(unsafe {
-        libc::send(
+    // SAFETY: sendto with a buffer valid for reads of its length and no address.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_sendto,
             fd,
-            buf.as_ptr().cast(),
+            buf.as_ptr(),
             buf.len(),
             libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            std::ptr::null::<libc::sockaddr>(),
+            0,
         )
-    })
+    };
+    cvt_size(r as libc::ssize_t)
 }
 
-/// `recv` without blocking.
+/// `recv` without blocking, as a raw system call (see [`send_nb`]).
 pub fn recv_nb(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
-    // SAFETY: the buffer is valid for writes of its length.
-    cvt_size(unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) })
+    // SAFETY: recvfrom into a buffer valid for writes of its length, no address.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_recvfrom,
+            fd,
+            buf.as_mut_ptr(),
+            buf.len(),
+            libc::MSG_DONTWAIT,
+            std::ptr::null_mut::<libc::sockaddr>(),
+            std::ptr::null_mut::<libc::socklen_t>(),
+        )
+    };
+    cvt_size(r as libc::ssize_t)
 }
 
 /// `shutdown(fd, how)`; failure (not connected) is ignored.

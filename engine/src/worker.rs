@@ -797,11 +797,11 @@ impl Conn {
             r.end_of_stream(&mut st);
         }
         if self.shared.sock_readable(&st) {
-            r.set_readable(&mut st, true);
+            r.set_readable(&mut st, true, None);
         }
         if self.shared.sock_writable() {
             r.write_blocked.store(false, Ordering::Release);
-            r.set_writable(&mut st, true);
+            r.set_writable(&mut st, true, None);
         }
     }
 

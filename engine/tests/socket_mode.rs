@@ -2,7 +2,7 @@
 //! pollable fd's readiness, between two real connections over loopback TCP.
 
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,12 +32,12 @@ fn wait_for(fd: RawFd, ev: libc::c_short) -> libc::c_short {
     p.revents
 }
 
-/// A connected pair in socket mode: (client, its readiness, server, its readiness).
-fn pair() -> (Connection, Arc<Readiness>, Connection, Arc<Readiness>) {
+/// A connected pair in socket mode: (client, its fd, server, its fd).
+fn pair() -> (Connection, OwnedFd, Connection, OwnedFd) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
-    let rs = Arc::new(Readiness::new().unwrap());
-    let rs2 = Arc::clone(&rs);
+    let (rs, rs_fd) = Readiness::new().unwrap();
+    let rs2 = Arc::new(rs);
     let server = std::thread::spawn(move || {
         let (s, _) = l.accept().unwrap();
         let opts = Options {
@@ -46,74 +46,90 @@ fn pair() -> (Connection, Arc<Readiness>, Connection, Arc<Readiness>) {
         };
         Connection::from_accepted(s, &opts).unwrap()
     });
-    let rc = Arc::new(Readiness::new().unwrap());
-    assert_eq!(revents(rc.app_fd()), 0, "nothing before setup");
+    let (rc, rc_fd) = Readiness::new().unwrap();
+    assert_eq!(revents(rc_fd.as_raw_fd()), 0, "nothing before setup");
     let opts = Options {
-        socket: Some(Arc::clone(&rc)),
+        socket: Some(Arc::new(rc)),
         ..Options::default()
     };
     let c = Connection::from_connected(TcpStream::connect(addr).unwrap(), &opts).unwrap();
-    (c, rc, server.join().unwrap(), rs)
+    (c, rc_fd, server.join().unwrap(), rs_fd)
 }
 
-fn recv_all(c: &Connection, buf: &mut [u8]) -> (usize, bool) {
-    let r = c.recv_message(&mut [buf], false, false).unwrap();
+fn recv_all(c: &Connection, fd: &OwnedFd, buf: &mut [u8]) -> (usize, bool) {
+    let r = c
+        .recv_message(fd.as_raw_fd(), &mut [buf], false, false)
+        .unwrap();
     (r.len, r.end_of_message)
 }
 
 #[test]
 fn messages_keep_their_boundaries() {
     let (c, rc, s, rs) = pair();
-    assert_eq!(wait_for(rc.app_fd(), libc::POLLOUT), libc::POLLOUT);
+    assert_eq!(wait_for(rc.as_raw_fd(), libc::POLLOUT), libc::POLLOUT);
     // Nothing to read yet: not readable, and a non-blocking read says so.
     assert_eq!(
-        s.recv_message(&mut [&mut [0u8; 8][..]], false, true),
+        s.recv_message(rs.as_raw_fd(), &mut [&mut [0u8; 8][..]], false, true),
         Err(SockError::WouldBlock)
     );
     for m in [&b"first"[..], b"second message", &[7u8; 100_000]] {
         assert_eq!(
-            c.send_message(&[m], SendOptions::default(), false),
+            c.send_message(rc.as_raw_fd(), &[m], SendOptions::default(), false),
             Ok(m.len())
         );
     }
-    c.send_message(&[b"gath", b"ered"], SendOptions::default(), false)
-        .unwrap();
-    assert_ne!(wait_for(rs.app_fd(), libc::POLLIN) & libc::POLLIN, 0);
+    c.send_message(
+        rc.as_raw_fd(),
+        &[b"gath", b"ered"],
+        SendOptions::default(),
+        false,
+    )
+    .unwrap();
+    assert_ne!(wait_for(rs.as_raw_fd(), libc::POLLIN) & libc::POLLIN, 0);
     let mut buf = vec![0u8; 200_000];
-    assert_eq!(recv_all(&s, &mut buf), (5, true));
+    assert_eq!(recv_all(&s, &rs, &mut buf), (5, true));
     assert_eq!(&buf[..5], b"first");
     // A short read returns the rest next time; peek leaves it in place.
     let mut small = [0u8; 6];
-    let r = s.recv_message(&mut [&mut small[..]], true, false).unwrap();
+    let r = s
+        .recv_message(rs.as_raw_fd(), &mut [&mut small[..]], true, false)
+        .unwrap();
     assert_eq!((r.len, r.end_of_message, &small), (6, false, b"second"));
-    assert_eq!(recv_all(&s, &mut small), (6, false));
-    assert_eq!(recv_all(&s, &mut buf), (8, true));
+    assert_eq!(recv_all(&s, &rs, &mut small), (6, false));
+    assert_eq!(recv_all(&s, &rs, &mut buf), (8, true));
     assert_eq!(&buf[..8], b" message");
-    assert_eq!(recv_all(&s, &mut buf), (100_000, true));
+    assert_eq!(recv_all(&s, &rs, &mut buf), (100_000, true));
     assert!(buf[..100_000].iter().all(|&b| b == 7));
-    assert_eq!(recv_all(&s, &mut buf), (8, true));
+    assert_eq!(recv_all(&s, &rs, &mut buf), (8, true));
     assert_eq!(&buf[..8], b"gathered");
     // All consumed: the fd is no longer readable.
-    assert_eq!(revents(rs.app_fd()) & libc::POLLIN, 0);
+    assert_eq!(revents(rs.as_raw_fd()) & libc::POLLIN, 0);
     assert_eq!(s.ready_len(), 0);
 }
 
 #[test]
 fn a_graceful_close_is_end_of_stream() {
-    let (c, _rc, s, rs) = pair();
-    c.send_message(&[b"last words"], SendOptions::default(), false)
-        .unwrap();
+    let (c, rc, s, rs) = pair();
+    c.send_message(
+        rc.as_raw_fd(),
+        &[b"last words"],
+        SendOptions::default(),
+        false,
+    )
+    .unwrap();
     c.close();
     let mut buf = [0u8; 64];
-    assert_eq!(recv_all(&s, &mut buf), (10, true));
-    let r = s.recv_message(&mut [&mut buf[..]], false, false).unwrap();
+    assert_eq!(recv_all(&s, &rs, &mut buf), (10, true));
+    let r = s
+        .recv_message(rs.as_raw_fd(), &mut [&mut buf[..]], false, false)
+        .unwrap();
     assert_eq!((r.len, r.end_of_message), (0, false), "end of stream");
-    let ev = wait_for(rs.app_fd(), libc::POLLRDHUP);
+    let ev = wait_for(rs.as_raw_fd(), libc::POLLRDHUP);
     assert_ne!(ev & libc::POLLRDHUP, 0);
     // Writing after the peer closed fails (EPIPE), and never blocks.
     assert!(s.wait_released(Some(Duration::from_secs(10))));
     assert_eq!(
-        s.send_message(&[b"x"], SendOptions::default(), false)
+        s.send_message(rs.as_raw_fd(), &[b"x"], SendOptions::default(), false)
             .map_err(SockError::errno),
         Err(libc::EPIPE)
     );
@@ -123,26 +139,26 @@ fn a_graceful_close_is_end_of_stream() {
 fn a_reset_hangs_up_with_the_reason() {
     let (c, rc, s, rs) = pair();
     s.abort();
-    let ev = wait_for(rc.app_fd(), libc::POLLHUP);
+    let ev = wait_for(rc.as_raw_fd(), libc::POLLHUP);
     assert_ne!(ev & libc::POLLHUP, 0);
     let mut buf = [0u8; 8];
     let e = c
-        .recv_message(&mut [&mut buf[..]], false, false)
+        .recv_message(rc.as_raw_fd(), &mut [&mut buf[..]], false, false)
         .unwrap_err();
     assert_eq!(e.errno(), libc::ECONNRESET, "{e}");
     assert!(s.wait_released(Some(Duration::from_secs(10))));
-    assert_ne!(revents(rs.app_fd()) & libc::POLLHUP, 0);
+    assert_ne!(revents(rs.as_raw_fd()) & libc::POLLHUP, 0);
 }
 
 #[test]
 fn a_full_send_budget_makes_the_fd_unwritable_until_it_drains() {
-    let (c, rc, s, _rs) = pair();
+    let (c, rc, s, rs) = pair();
     let chunk = vec![1u8; 1 << 20];
     // Nobody reads on the other side: the budget fills (the inbox, the pool and
     // TCP buffers take some first).
     let mut sent = 0usize;
     loop {
-        match c.send_message(&[&chunk], SendOptions::default(), true) {
+        match c.send_message(rc.as_raw_fd(), &[&chunk], SendOptions::default(), true) {
             Ok(n) => sent += n,
             Err(SockError::WouldBlock) => break,
             Err(e) => panic!("{e}"),
@@ -150,7 +166,7 @@ fn a_full_send_budget_makes_the_fd_unwritable_until_it_drains() {
         assert!(sent < 1 << 30, "the send budget never filled");
     }
     assert_eq!(
-        revents(rc.app_fd()) & libc::POLLOUT,
+        revents(rc.as_raw_fd()) & libc::POLLOUT,
         0,
         "full: not writable"
     );
@@ -158,9 +174,9 @@ fn a_full_send_budget_makes_the_fd_unwritable_until_it_drains() {
     let mut buf = vec![0u8; 1 << 20];
     let mut got = 0usize;
     while got < sent {
-        let (n, _) = recv_all(&s, &mut buf);
+        let (n, _) = recv_all(&s, &rs, &mut buf);
         got += n;
     }
     assert_eq!(got, sent);
-    assert_ne!(wait_for(rc.app_fd(), libc::POLLOUT) & libc::POLLOUT, 0);
+    assert_ne!(wait_for(rc.as_raw_fd(), libc::POLLOUT) & libc::POLLOUT, 0);
 }

@@ -53,7 +53,12 @@ fn way(fd: c_int) -> Way {
 // ---- receiving --------------------------------------------------------------------
 
 /// A message's octets into `bufs`; `(len, end_of_message)`.
-fn recv_msg(s: &DdpSocket, bufs: &mut [&mut [u8]], flags: c_int) -> Result<(usize, bool), c_int> {
+fn recv_msg(
+    fd: c_int,
+    s: &DdpSocket,
+    bufs: &mut [&mut [u8]],
+    flags: c_int,
+) -> Result<(usize, bool), c_int> {
     if flags & libc::MSG_OOB != 0 {
         return Err(libc::EOPNOTSUPP);
     }
@@ -61,7 +66,7 @@ fn recv_msg(s: &DdpSocket, bufs: &mut [&mut [u8]], flags: c_int) -> Result<(usiz
     let conn = match s.conn() {
         Some(c) => Arc::clone(c),
         None => {
-            if !s.wait_setup(nonblock) {
+            if !s.wait_setup(fd, nonblock) {
                 return Err(libc::EAGAIN);
             }
             match s.conn() {
@@ -70,7 +75,7 @@ fn recv_msg(s: &DdpSocket, bufs: &mut [&mut [u8]], flags: c_int) -> Result<(usiz
             }
         }
     };
-    conn.recv_message(bufs, flags & libc::MSG_PEEK != 0, nonblock)
+    conn.recv_message(fd, bufs, flags & libc::MSG_PEEK != 0, nonblock)
         .map(|r| (r.len, r.end_of_message))
         .map_err(|e| e.errno())
 }
@@ -150,7 +155,7 @@ fn recv_path(
     match way(fd) {
         Way::Kernel => (kernel(), false),
         Way::Fail(e) => (fail(e), false),
-        Way::Ddp(s) => match bufs().and_then(|mut b| recv_msg(&s, &mut b, flags)) {
+        Way::Ddp(s) => match bufs().and_then(|mut b| recv_msg(fd, &s, &mut b, flags)) {
             Ok((n, eom)) => (n as ssize_t, eom),
             Err(e) => (fail(e), false),
         },
@@ -332,7 +337,7 @@ pub fn recvmmsg(
 
 // ---- sending ------------------------------------------------------------------------
 
-fn send_msg(s: &DdpSocket, parts: &[&[u8]], flags: c_int) -> Result<usize, c_int> {
+fn send_msg(fd: c_int, s: &DdpSocket, parts: &[&[u8]], flags: c_int) -> Result<usize, c_int> {
     if flags & libc::MSG_OOB != 0 {
         return Err(libc::EOPNOTSUPP);
     }
@@ -340,7 +345,7 @@ fn send_msg(s: &DdpSocket, parts: &[&[u8]], flags: c_int) -> Result<usize, c_int
     let conn = match s.conn() {
         Some(c) => Arc::clone(c),
         None => {
-            if !s.wait_setup(nonblock) {
+            if !s.wait_setup(fd, nonblock) {
                 return Err(libc::EAGAIN);
             }
             match s.conn() {
@@ -354,7 +359,7 @@ fn send_msg(s: &DdpSocket, parts: &[&[u8]], flags: c_int) -> Result<usize, c_int
         // messages).
         return Ok(0);
     }
-    conn.send_message(parts, SendOptions::default(), nonblock)
+    conn.send_message(fd, parts, SendOptions::default(), nonblock)
         .map_err(|e| e.errno())
 }
 
@@ -367,7 +372,7 @@ fn send_path(
     match way(fd) {
         Way::Kernel => kernel(),
         Way::Fail(e) => fail(e),
-        Way::Ddp(s) => match parts().and_then(|p| send_msg(&s, &p, flags)) {
+        Way::Ddp(s) => match parts().and_then(|p| send_msg(fd, &s, &p, flags)) {
             Ok(n) => n as ssize_t,
             Err(e) => fail(e),
         },
@@ -507,7 +512,7 @@ pub fn sendfile_any(
     if n <= 0 {
         return n;
     }
-    match send_msg(&s, &[&buf[..n as usize]], 0) {
+    match send_msg(out_fd, &s, &[&buf[..n as usize]], 0) {
         Ok(sent) => {
             if !offset.is_null() {
                 // SAFETY: as above.
@@ -814,7 +819,8 @@ pub fn dup3(old: c_int, new: c_int, flags: c_int, two: bool) -> c_int {
 
 // ---- options, names, control --------------------------------------------------------
 
-fn is_tcp(fd: c_int) -> bool {
+/// Whether `fd` is a TCP socket: `None` if it is no socket at all (or no fd).
+fn is_tcp(fd: c_int) -> Option<bool> {
     let get = |name| {
         let mut v: c_int = -1;
         let mut l = std::mem::size_of::<c_int>() as socklen_t;
@@ -830,8 +836,23 @@ fn is_tcp(fd: c_int) -> bool {
         };
         (r == 0).then_some(v)
     };
-    get(libc::SO_TYPE) == Some(libc::SOCK_STREAM)
-        && get(libc::SO_PROTOCOL) == Some(libc::IPPROTO_TCP)
+    let ty = get(libc::SO_TYPE)?;
+    Some(ty == libc::SOCK_STREAM && get(libc::SO_PROTOCOL) == Some(libc::IPPROTO_TCP))
+}
+
+/// `SOL_ETA` on something that is not a TCP socket: `ENOPROTOOPT` for other
+/// sockets, the kernel's own answer (`EBADF`, `ENOTSOCK`) for the rest.
+fn not_tcp(fd: c_int, name: c_int, kernel: impl FnOnce() -> c_int) -> Option<c_int> {
+    match is_tcp(fd) {
+        Some(true) => None,
+        Some(false) => {
+            crate::log::info!(
+                "SOL_ETA option {name} on fd {fd}, a socket that is not TCP: ENOPROTOOPT"
+            );
+            Some(fail(libc::ENOPROTOOPT))
+        }
+        None => Some(kernel()),
+    }
 }
 
 fn is_listening(fd: c_int) -> bool {
@@ -871,17 +892,13 @@ pub fn set_eta(fd: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_
         Ok(s) => s,
         Err(libc::EBADFD) => return fail(libc::EBADFD),
         Err(_) => {
-            if !is_tcp(fd) {
-                crate::log::info!(
-                    "setsockopt(fd {fd}, SOL_ETA, {name}) on a socket that is not TCP: \
-                     the kernel answers"
-                );
-                // Not a TCP socket (or not a socket): what the kernel says for an
-                // unknown level, or EBADF/ENOTSOCK.
+            if let Some(r) = not_tcp(fd, name, || {
                 // SAFETY: forwarded untouched to get the kernel's answer.
-                return unsafe {
+                unsafe {
                     real::setsockopt::call(fd, crate::SOL_ETA, name, val.as_ptr().cast(), len)
-                };
+                }
+            }) {
+                return r;
             }
             if fd as usize >= FD_TABLE_LEN {
                 return fail(libc::EMFILE);
@@ -901,7 +918,12 @@ pub fn set_eta(fd: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_
             if i32::from_ne_bytes([b[0], b[1], b[2], b[3]]) == 0 {
                 return fail(libc::EINVAL);
             }
+            if s.readiness().is_some() {
+                // Already switched (eta.h: options after the switch are EISCONN).
+                return fail(libc::EISCONN);
+            }
             if switched {
+                // A DDP listener: asking again changes nothing.
                 return 0;
             }
             s.opts().ddp = true;
@@ -965,9 +987,11 @@ fn get_eta(fd: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> c_i
         Ok(s) => s,
         Err(libc::EBADFD) => return fail(libc::EBADFD),
         Err(_) => {
-            if !is_tcp(fd) {
+            if let Some(r) = not_tcp(fd, name, || {
                 // SAFETY: forwarded untouched to get the kernel's answer.
-                return unsafe { real::getsockopt::call(fd, crate::SOL_ETA, name, val, len) };
+                unsafe { real::getsockopt::call(fd, crate::SOL_ETA, name, val, len) }
+            }) {
+                return r;
             }
             return match EtaOpts::default().get(name) {
                 Some(v) => put_opt(&v, val, len),

@@ -337,29 +337,36 @@ enum Source {
     Shared(CompletionQueue),
 }
 
-impl Source {
+/// A source and the fd the program named it by.
+struct Polled {
+    src: Source,
+    fd: c_int,
+}
+
+impl Polled {
     fn of(fd: c_int) -> Result<Self, c_int> {
-        if let Some(cq) = shared_cq(fd) {
-            return Ok(Self::Shared(cq));
-        }
-        lookup_open(fd).map(|(_, c)| Self::Socket(c))
+        let src = match shared_cq(fd) {
+            Some(cq) => Source::Shared(cq),
+            None => Source::Socket(lookup_open(fd)?.1),
+        };
+        Ok(Self { src, fd })
     }
 
     fn cq(&self) -> &CompletionQueue {
-        match self {
-            Self::Socket(c) => c.send_cq(),
-            Self::Shared(q) => q,
+        match &self.src {
+            Source::Socket(c) => c.send_cq(),
+            Source::Shared(q) => q,
         }
     }
 
     fn take(&self, out: &mut [EtaWc]) -> usize {
         let mut got = Vec::with_capacity(out.len());
         let mut n = self.cq().poll_many(&mut got, out.len());
-        if let Self::Socket(c) = self {
+        if let Source::Socket(c) = &self.src {
             if n < out.len() && !std::ptr::eq(c.recv_cq(), c.send_cq()) {
                 n += c.recv_cq().poll_many(&mut got, out.len() - n);
             }
-            c.refresh_readiness();
+            c.refresh_readiness(self.fd);
         } else {
             self.cq().rearm();
         }
@@ -392,7 +399,7 @@ pub unsafe extern "C" fn eta_poll(fd: c_int, wc: *mut EtaWc, max: c_int) -> c_in
             Ok(o) => o,
             Err(e) => return fail(e, -1),
         };
-        match Source::of(fd) {
+        match Polled::of(fd) {
             Ok(src) => src.take(out) as c_int,
             Err(e) => fail(e, -1),
         }
@@ -416,7 +423,7 @@ pub unsafe extern "C" fn eta_wait(
             Ok(o) => o,
             Err(e) => return fail(e, -1),
         };
-        let src = match Source::of(fd) {
+        let src = match Polled::of(fd) {
             Ok(s) => s,
             Err(e) => return fail(e, -1),
         };
@@ -431,8 +438,8 @@ pub unsafe extern "C" fn eta_wait(
                 (1 + src.take(&mut out[1..])) as c_int
             }
             Ok(None) => {
-                if let Source::Socket(c) = &src {
-                    c.refresh_readiness();
+                if let Source::Socket(c) = &src.src {
+                    c.refresh_readiness(fd);
                 }
                 0
             }

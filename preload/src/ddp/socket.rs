@@ -148,15 +148,13 @@ impl DdpSocket {
     }
 
     /// Waits until setup finished (open or failed). With `nonblocking`, waits only
-    /// if the fd already says setup is done (the engine may report readiness a
-    /// moment before the setup thread records the connection); else returns false.
-    pub fn wait_setup(&self, nonblocking: bool) -> bool {
+    /// if the program's fd `app` already says setup is done (the engine may report
+    /// readiness a moment before the setup thread records the connection); else
+    /// returns false.
+    pub fn wait_setup(&self, app: c_int, nonblocking: bool) -> bool {
         let mut ph = self.phase();
         if nonblocking && *ph == Phase::Connecting {
-            let done = self
-                .ready
-                .get()
-                .is_some_and(|r| r.wait(libc::POLLOUT, Some(Duration::ZERO)).unwrap_or(false));
+            let done = Readiness::wait(app, libc::POLLOUT, Some(Duration::ZERO)).unwrap_or(false);
             if !done {
                 return false;
             }
@@ -192,12 +190,13 @@ impl DdpSocket {
         let fl = unsafe { real_fcntl(fd, libc::F_GETFL, 0) };
         self.nonblock
             .store(fl >= 0 && fl & libc::O_NONBLOCK != 0, Ordering::Release);
-        let ready = Arc::new(Readiness::new().map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?);
+        let (ready, app) = Readiness::new().map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+        let ready = Arc::new(ready);
         let moved = epoll_move::take_registrations(fd);
-        // SAFETY: dup3 of our own pollable fd onto the program's fd number, which
+        // SAFETY: dup3 of the pollable end onto the program's fd number, which
         // atomically closes the program's reference to the TCP socket (we hold
-        // `tcp`).
-        if unsafe { real::dup3::call(ready.app_fd(), fd, libc::O_CLOEXEC) } < 0 {
+        // `tcp`). `app` is closed when it drops: the program's fd is the only one.
+        if unsafe { real::dup3::call(app.as_raw_fd(), fd, libc::O_CLOEXEC) } < 0 {
             let e = crate::errno::get();
             epoll_move::restore(fd, &moved);
             return Err(e);
