@@ -473,7 +473,10 @@ impl Conn {
                 Ok(n) => {
                     any = true;
                     let used = self.feed(&buf[..n]);
-                    if used < n {
+                    if used < n || self.blocked.is_some() {
+                        // The core cannot take the FPDU whose header came last: keep
+                        // the rest (possibly nothing) and read no further, or its
+                        // payload would reach the core before its header.
                         self.stash.extend_from_slice(&buf[used..n]);
                         break;
                     }
