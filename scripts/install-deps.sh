@@ -9,13 +9,14 @@
 #   redis-tools   - tests/: redis-cli and redis-benchmark under the shim
 #   python3       - tests/: http.server and the asyncio echo scripts
 #   gcc           - tests/: the C programs built by the shim tests (cc)
+#   pkg-config    - tests/: a C program built with `pkg-config --cflags --libs eta`
 #
 # The tests start their own nginx and redis on free loopback ports; the packages'
 # system services are kept from starting (policy-rc.d answers 101 while apt runs)
 # and are stopped and disabled afterwards in case an init system started them.
 set -euo pipefail
 
-packages=(tshark g++ curl nginx-light wrk redis-server redis-tools python3 gcc)
+packages=(tshark g++ curl nginx-light wrk redis-server redis-tools python3 gcc pkg-config)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -3,8 +3,9 @@
 //! This library holds what the tests in `tests/` share: where `libeta.so` is,
 //! finding a program (or failing with the Debian package to install), free
 //! loopback ports, processes that are always killed (each in its own process
-//! group), waits that always time out, temporary directories, and building the C
-//! programs of `c/`.
+//! group), waits that always time out, temporary directories, building the C
+//! programs of `c/` (plainly, or strictly against `include/eta.h` and `libeta.so`),
+//! and running them as server/client pairs ([`Pair`]).
 
 use std::fs::{self, File};
 use std::io::Read;
@@ -230,6 +231,32 @@ impl Server {
         );
     }
 
+    /// Waits until it exits by itself (killing its process group and failing the
+    /// test after `timeout`) and returns what it did.
+    pub fn finish(mut self, timeout: Duration) -> Outcome {
+        let end = Instant::now() + timeout;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                break status;
+            }
+            if Instant::now() >= end {
+                let (out, err) = self.output();
+                kill_group(&mut self.child);
+                panic!(
+                    "{} did not exit within {timeout:?}:\n--- stdout\n{out}\n--- stderr\n{err}",
+                    self.name
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let (out, err) = self.output();
+        Outcome {
+            status,
+            stdout: out.into_bytes(),
+            stderr: err.into_bytes(),
+        }
+    }
+
     /// Stops it now (the whole process group) and returns what it printed.
     pub fn stop(mut self) -> (String, String) {
         kill_group(&mut self.child);
@@ -263,6 +290,19 @@ impl Outcome {
     /// stderr as text.
     pub fn err(&self) -> String {
         String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+
+    /// Fails the test (showing the output) unless stdout has every line of `lines`
+    /// (each a whole line).
+    pub fn assert_lines(&self, what: &str, lines: &[&str]) -> &Self {
+        let out = self.out();
+        for want in lines {
+            assert!(
+                out.lines().any(|l| l == *want),
+                "{what}: no line {want:?} in its output:\n{out}"
+            );
+        }
+        self
     }
 
     /// Fails the test (showing the output) unless the program exited with 0 and
@@ -337,21 +377,134 @@ pub fn run(what: &str, cmd: &mut Command, timeout: Duration) -> Outcome {
 /// Compiles `c/<source>` into `dir` with `cc` and the flags given (plus
 /// `-I include -pthread`), and returns the executable's path.
 pub fn compile_c(source: &str, out_name: &str, flags: &[&str], dir: &Path) -> PathBuf {
+    cc(source, out_name, flags, &[], dir)
+}
+
+/// The repository's `include/` (eta.h).
+pub fn include_dir() -> PathBuf {
+    crate_dir().join("../include")
+}
+
+/// Compiles `c/<source>` (a program of eta's C API, `include/eta.h`) strictly, with
+/// `-Wall -Wextra -Werror -O2` and the flags given, linked against the `libeta.so` of
+/// [`shim()`] (`-leta`, with an rpath to it), and returns the executable's path.
+pub fn compile_eta_c(source: &str, out_name: &str, flags: &[&str], dir: &Path) -> PathBuf {
+    let lib_dir = shim()
+        .parent()
+        .expect("libeta.so's directory")
+        .to_path_buf();
+    let mut all = vec!["-Wextra", "-O2"];
+    all.extend_from_slice(flags);
+    let link = [
+        format!("-L{}", lib_dir.display()),
+        format!("-Wl,-rpath,{}", lib_dir.display()),
+        "-leta".to_string(),
+    ];
+    let link: Vec<&str> = link.iter().map(String::as_str).collect();
+    cc(source, out_name, &all, &link, dir)
+}
+
+/// As [`compile_eta_c`], but not linked against `libeta.so`: `-Wall -Wextra -Werror
+/// -O2` and the flags given (e.g. a `-D` that leaves out every `eta_*` call).
+pub fn compile_c_strict(source: &str, out_name: &str, flags: &[&str], dir: &Path) -> PathBuf {
+    let mut all = vec!["-Wextra", "-O2"];
+    all.extend_from_slice(flags);
+    cc(source, out_name, &all, &[], dir)
+}
+
+/// `cc <flags> -Wall -Werror -I include -pthread -o <dir>/<out_name> c/<source> <libs>`.
+fn cc(source: &str, out_name: &str, flags: &[&str], libs: &[&str], dir: &Path) -> PathBuf {
     let cc = require("cc", "gcc");
     let out = dir.join(out_name);
-    let include = crate_dir().join("../include");
     let mut cmd = Command::new(cc);
     cmd.args(flags)
         .arg("-Wall")
         .arg("-Werror")
         .arg("-I")
-        .arg(&include)
+        .arg(include_dir())
         .arg("-pthread")
         .arg("-o")
         .arg(&out)
-        .arg(crate_dir().join("c").join(source));
+        .arg(crate_dir().join("c").join(source))
+        .args(libs);
     run(&format!("cc {source}"), &mut cmd, Duration::from_secs(60)).assert_success("cc");
     out
+}
+
+/// A server/client pair of one C program, as the `ddp_*.c` programs of `c/` are
+/// written: `<exe> <server args...>` prints its port on the first line of stdout and
+/// exits by itself once its clients are done; each client is `<exe> client <port>
+/// <args...>`. Every process runs in its own process group, killed on time-out.
+pub struct Pair<'a> {
+    /// The executable.
+    pub exe: &'a Path,
+    /// The server's arguments (`["server", ...]`).
+    pub server: &'a [&'a str],
+    /// One entry per client run, one after the other: the arguments after the port.
+    pub clients: &'a [&'a [&'a str]],
+    /// Whether both run under `LD_PRELOAD` of [`shim()`] (else: as they are, e.g.
+    /// linked against an installed `libeta.so`).
+    pub preload: bool,
+    /// Each process's time limit.
+    pub timeout: Duration,
+}
+
+impl Pair<'_> {
+    /// Runs the server, then each client; fails the test (showing all output) unless
+    /// every process exits 0 with an empty stderr (the shim prints nothing). Returns
+    /// the server's outcome and the clients' in order.
+    pub fn run(&self, dir: &Path) -> (Outcome, Vec<Outcome>) {
+        let name = self
+            .exe
+            .file_name()
+            .map_or("program".into(), |n| n.to_string_lossy().into_owned());
+        let command = |args: &[&str]| {
+            let mut cmd = Command::new(self.exe);
+            cmd.args(args);
+            if self.preload {
+                shimmed(&mut cmd);
+            } else {
+                cmd.env_remove("LD_PRELOAD").env_remove("ETA_LOG");
+            }
+            cmd
+        };
+        let mut server = Server::start(&format!("{name}-server"), &mut command(self.server), dir);
+        let port = server.first_line(Duration::from_secs(30));
+        assert!(
+            port.parse::<u16>().is_ok(),
+            "{name} server printed {port:?}, not a port"
+        );
+        if self.preload {
+            server.assert_shim_loaded();
+        }
+        let mut clients = Vec::new();
+        for args in self.clients {
+            let mut full = vec!["client", port.as_str()];
+            full.extend_from_slice(args);
+            let what = format!("{name} client {}", args.join(" "));
+            let o = run(&what, &mut command(&full), self.timeout);
+            if !o.status.success() || !o.stderr.is_empty() {
+                let (sout, serr) = server.stop();
+                panic!(
+                    "{what} failed ({}):\n--- stdout\n{}\n--- stderr\n{}\n\
+                     --- server stdout\n{sout}\n--- server stderr\n{serr}",
+                    o.status,
+                    o.out(),
+                    o.err()
+                );
+            }
+            clients.push(o);
+        }
+        let s = server.finish(self.timeout);
+        assert!(
+            s.status.success() && s.stderr.is_empty(),
+            "{name} server failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
+            s.status,
+            s.out(),
+            s.err()
+        );
+        (s, clients)
+    }
 }
 
 /// The two builds of each C program: plain, and with `_FORTIFY_SOURCE=2 -O2`
