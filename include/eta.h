@@ -21,11 +21,16 @@
  *   - on a connected TCP socket: the side that called connect() is the Initiator.
  *     The call returns after the MPA exchange. No application data may have been
  *     exchanged on the connection before (the MPA Request must be the first octets).
+ * With MPA revision 1 (ETA_MPA_REV 1) the Initiator must send the first message: the
+ * Responder may send nothing before it has received one (RFC 5044). Revision 2, the
+ * default, lifts this with an RTR message sent at setup (RFC 6581).
  *
  * On a DDP socket:
  *   - write/send/sendto/sendmsg/writev: one call = one RDMAP Send message (copied; the
  *     buffer is free again when the call returns). A message is at most
- *     ETA_MAX_MESSAGE octets. The socket is writable while a message can be queued.
+ *     ETA_MAX_MESSAGE octets; writing 0 octets sends nothing, as on TCP (send empty
+ *     messages with eta_post_send). The socket is writable while a message can be
+ *     queued (up to 4 MiB of copied messages and 1024 requests wait to be sent).
  *   - read/recv/recvfrom/recvmsg/readv: return octets of ONE message: a message that
  *     fits the buffer is returned whole; a longer one is returned over several calls
  *     (nothing is lost). recvmsg sets MSG_EOR in msg_flags on the call that returns a
@@ -41,8 +46,14 @@
  *     switched keeps its registration (same events and data).
  *   - close, shutdown, dup/dup2/dup3, fcntl (O_NONBLOCK, F_DUPFD*), ioctl (FIONBIO,
  *     FIONREAD = octets of the current message that are ready), getsockname,
- *     getpeername, getsockopt/setsockopt at SOL_SOCKET/IPPROTO_TCP work.
+ *     getpeername, getsockopt/setsockopt at SOL_SOCKET/IPPROTO_TCP work (the latter
+ *     on the TCP connection; SO_RCVTIMEO and SO_SNDTIMEO do not bound the waits of
+ *     read and write on a DDP socket).
  *     shutdown(SHUT_WR or SHUT_RDWR) closes gracefully: queued messages first, then FIN.
+ *     close() of the last fd closes gracefully in the background; if the socket was
+ *     used with eta_post_*, eta_rdma_* or eta_reg_mr, close() first waits until the
+ *     engine no longer touches the program's memory (the graceful close, at most 5 s,
+ *     then the connection is reset).
  *     A DDP socket is always close-on-exec: it does not pass into a new program image.
  *   - fork(): the parent's DDP sockets are unaffected. In the child, every call on an
  *     inherited DDP socket fails with EBADFD, except close(), which only drops the
@@ -76,12 +87,15 @@ extern "C" {
 
 /* ---- SOL_ETA options -----------------------------------------------------------
  * Set: on a TCP socket before it switches to DDP mode (before connect(), or on the
- * listening socket, whose accepted sockets inherit them). Setting one after the
- * switch fails with EISCONN. Get: the negotiated value once connected (before that,
- * the value that will be asked for). Non-TCP sockets: ENOPROTOOPT.             */
+ * listening socket, whose accepted sockets inherit them). Setting one (ETA_DDPMODE
+ * included) once the socket has switched (connect() or accept() began MPA setup)
+ * fails with EISCONN. Get: the negotiated value once connected (before that, the
+ * value that will be asked for). Other sockets (UDP, AF_UNIX, ...): ENOPROTOOPT for
+ * set and get; an fd that is no socket: ENOTSOCK or EBADF, as the kernel says. */
 
 /* int. Set nonzero to switch the socket to DDP mode (0 is EINVAL: there is no way
- * back). Get: 1 for a DDP socket (or one that will become one), else 0. */
+ * back). Get: 1 for a DDP socket (or one that will become one), else 0. Fds above
+ * 65535 cannot switch (EMFILE). */
 #define ETA_DDPMODE 1
 /* int, 1 or 2 (default 2, RFC 6581). */
 #define ETA_MPA_REV 2
@@ -193,7 +207,7 @@ struct eta_wc {
  * errno EBADF (neither), EINVAL (wc NULL or max < 1). */
 int eta_poll(int fd, struct eta_wc *wc, int max);
 /* As eta_poll, but waits up to timeout_ms milliseconds (-1: no limit) for at least
- * one. Returns 0 on time-out; EINTR if a signal interrupted the wait. */
+ * one. Returns 0 on time-out. */
 int eta_wait(int fd, struct eta_wc *wc, int max, int timeout_ms);
 
 /* A completion queue that several DDP sockets can share (setsockopt ETA_CQ). The

@@ -92,7 +92,9 @@ impl fmt::Display for Error {
             Self::Mpa(e) => write!(f, "{e}"),
             Self::Negotiation(e) => write!(f, "{e}"),
             Self::Timeout => f.write_str("MPA connection setup timed out"),
-            Self::PeerClosed => f.write_str("peer closed the connection during MPA setup"),
+            Self::PeerClosed => {
+                f.write_str("peer closed the connection during MPA setup (before its first FPDU)")
+            }
             Self::Terminated(t) => write!(f, "peer terminated the connection: {:?}", t.reason),
             Self::Protocol(r) => write!(f, "peer violated the protocol: {r:?}"),
             Self::ConnectionLost(k) => write!(f, "TCP connection lost: {k}"),
