@@ -89,7 +89,7 @@ impl RecvPool {
     /// Appends octets of the last message (not yet committed).
     pub(crate) fn append(&mut self, bytes: &[u8]) {
         if let Some(m) = self.msgs.back_mut() {
-            self.data.extend(bytes.iter().copied());
+            self.data.extend(bytes);
             m.len += bytes.len();
         }
     }
@@ -122,9 +122,11 @@ impl RecvPool {
             return None;
         }
         let n = m.committed.min(buf.len());
-        for (d, s) in buf[..n].iter_mut().zip(self.data.drain(..n)) {
-            *d = s;
-        }
+        let (a, b) = self.data.as_slices();
+        let from_a = a.len().min(n);
+        buf[..from_a].copy_from_slice(&a[..from_a]);
+        buf[from_a..n].copy_from_slice(&b[..n - from_a]);
+        self.data.drain(..n);
         m.len -= n;
         m.committed -= n;
         m.consumed = m.consumed.wrapping_add(n as u32);

@@ -64,7 +64,7 @@ impl Inbox {
 
     /// Appends octets of the newest message (the engine side).
     pub fn push(&mut self, bytes: &[u8], end_of_message: bool) {
-        self.data.extend(bytes.iter().copied());
+        self.data.extend(bytes);
         match self.msgs.back_mut() {
             Some(m) if !m.complete => m.present += bytes.len(),
             _ => self.msgs.push_back(Meta {
@@ -109,13 +109,16 @@ impl Inbox {
         };
         let want: usize = bufs.iter().map(|b| b.len()).sum();
         let n = want.min(front.present);
-        let mut src = self.data.range(..n);
-        for b in bufs.iter_mut() {
-            for dst in b.iter_mut() {
-                match src.next() {
-                    Some(&v) => *dst = v,
-                    None => break,
-                }
+        // Copy slice to slice: the ring's two halves into the caller's buffers.
+        let (a, b) = self.data.as_slices();
+        let mut src = [&a[..a.len().min(n)], &b[..n - a.len().min(n)]];
+        for dst in bufs.iter_mut() {
+            let mut dst: &mut [u8] = dst;
+            for part in src.iter_mut() {
+                let k = part.len().min(dst.len());
+                dst[..k].copy_from_slice(&part[..k]);
+                *part = &part[k..];
+                dst = &mut dst[k..];
             }
         }
         let eom = front.complete && n == front.present;
