@@ -1,0 +1,128 @@
+//! The socket calls on fds the shim handles (see [`crate::ddp`]): [`recv`],
+//! [`send`], [`life`] (connect, accept, close, dup), [`options`] (`SOL_ETA` and
+//! socket options), [`control`] (names, `fcntl`, `ioctl`).
+//!
+//! Each function here has the C signature of the libc function it stands in for
+//! and is reached only for marked fds (the passthrough never gets here). A socket
+//! that has not switched yet (options set, listening) is still the kernel's TCP
+//! socket, so most calls go to libc unchanged; on a switched socket they are
+//! translated to the engine. Errors come back as `-1` with the errno `eta.h`
+//! documents.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use eta_engine::SendOptions;
+use libc::{
+    c_int, c_uint, c_ulong, c_void, iovec, mmsghdr, msghdr, off_t, off64_t, size_t, sockaddr,
+    socklen_t, ssize_t, timespec,
+};
+
+use super::opts::{self, EtaOpts, OptError};
+use super::socket::{DdpSocket, Phase, Role, real_fcntl};
+use super::{capi, lookup, registry};
+use crate::errno;
+use crate::fdtable::{self, FD_TABLE_LEN, FdKind};
+use crate::interpose::{real, variadic};
+
+fn fail<T: From<i8>>(e: c_int) -> T {
+    errno::set(e);
+    T::from(-1)
+}
+
+/// What to do with a call on a marked fd.
+enum Way {
+    /// The fd is still the kernel's socket (or unknown to the registry).
+    Kernel,
+    /// A switched DDP socket.
+    Ddp(Arc<DdpSocket>),
+    /// Fails with this errno (a socket inherited across `fork`).
+    Fail(c_int),
+}
+
+fn way(fd: c_int) -> Way {
+    match lookup(fd) {
+        Ok(s) if s.readiness().is_some() => Way::Ddp(s),
+        Ok(_) => Way::Kernel,
+        Err(libc::EBADFD) => Way::Fail(libc::EBADFD),
+        Err(_) => Way::Kernel,
+    }
+}
+
+mod control;
+mod life;
+mod options;
+mod recv;
+mod send;
+
+pub use control::*;
+pub use life::*;
+pub use options::*;
+pub use recv::*;
+pub use send::*;
+
+// ---- the caller's buffers -----------------------------------------------------------
+
+/// # Safety
+/// `p..p+n` must be valid for writes (or `n` 0).
+unsafe fn slice_mut<'a>(p: *mut c_void, n: size_t) -> Result<&'a mut [u8], c_int> {
+    if n == 0 {
+        return Ok(&mut []);
+    }
+    if p.is_null() {
+        return Err(libc::EFAULT);
+    }
+    // SAFETY: the caller's buffer, per the C contract of the call.
+    Ok(unsafe { std::slice::from_raw_parts_mut(p.cast(), n) })
+}
+
+/// # Safety
+/// `p..p+n` must be valid for reads (or `n` 0).
+unsafe fn slice<'a>(p: *const c_void, n: size_t) -> Result<&'a [u8], c_int> {
+    if n == 0 {
+        return Ok(&[]);
+    }
+    if p.is_null() {
+        return Err(libc::EFAULT);
+    }
+    // SAFETY: the caller's buffer, per the C contract of the call.
+    Ok(unsafe { std::slice::from_raw_parts(p.cast(), n) })
+}
+
+/// # Safety
+/// `iov` must point at `cnt` iovecs describing writable memory.
+unsafe fn iov_mut<'a>(iov: *const iovec, cnt: c_int) -> Result<Vec<&'a mut [u8]>, c_int> {
+    if !(0..=libc::UIO_MAXIOV).contains(&cnt) {
+        return Err(libc::EINVAL);
+    }
+    if cnt > 0 && iov.is_null() {
+        return Err(libc::EFAULT);
+    }
+    (0..cnt as usize)
+        .map(|i| {
+            // SAFETY: `i` < cnt, within the caller's array.
+            let v = unsafe { &*iov.add(i) };
+            // SAFETY: the caller's buffer.
+            unsafe { slice_mut(v.iov_base, v.iov_len) }
+        })
+        .collect()
+}
+
+/// # Safety
+/// `iov` must point at `cnt` iovecs describing readable memory.
+unsafe fn iov<'a>(iov: *const iovec, cnt: c_int) -> Result<Vec<&'a [u8]>, c_int> {
+    if !(0..=libc::UIO_MAXIOV).contains(&cnt) {
+        return Err(libc::EINVAL);
+    }
+    if cnt > 0 && iov.is_null() {
+        return Err(libc::EFAULT);
+    }
+    (0..cnt as usize)
+        .map(|i| {
+            // SAFETY: `i` < cnt, within the caller's array.
+            let v = unsafe { &*iov.add(i) };
+            // SAFETY: the caller's buffer.
+            unsafe { slice(v.iov_base, v.iov_len) }
+        })
+        .collect()
+}
