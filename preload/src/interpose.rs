@@ -106,6 +106,13 @@ macro_rules! interpose {
     };
 }
 
+/// The first of a selector's keys: the fd a call is about.
+macro_rules! first_arg {
+    ($first:ident $(, $rest:ident)*) => {
+        $first
+    };
+}
+
 /// One exported function (nothing for `manual()` entries; a plain forward for
 /// `always()` entries, which have no fd of their own to look at).
 macro_rules! export_one {
@@ -138,7 +145,9 @@ macro_rules! export_one {
             #[cold]
             #[inline(never)]
             fn marked($($arg: $ty),*) -> $ret {
-                route::guarded(-1, move || crate::ddp::calls::$name($($arg),*))
+                route::guarded_fd(first_arg!($($key),*), -1, move || {
+                    crate::ddp::calls::$name($($arg),*)
+                })
             }
             marked($($arg),*)
         }
@@ -263,7 +272,7 @@ pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut sockle
         fdtable::note_accepted(nfd);
         return nfd;
     }
-    route::guarded(-1, move || crate::ddp::calls::accept(fd, addr, len))
+    route::guarded_fd(fd, -1, move || crate::ddp::calls::accept(fd, addr, len))
 }
 
 /// `accept4(2)`, as [`accept`].
@@ -283,7 +292,9 @@ pub unsafe extern "C" fn accept4(
         fdtable::note_accepted(nfd);
         return nfd;
     }
-    route::guarded(-1, move || crate::ddp::calls::accept4(fd, addr, len, flags))
+    route::guarded_fd(fd, -1, move || {
+        crate::ddp::calls::accept4(fd, addr, len, flags)
+    })
 }
 
 /// `epoll_ctl(2)`: passes through (a DDP socket's fd is pollable as it is); the
@@ -313,7 +324,7 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
         // SAFETY: forwarded untouched; the caller keeps close's contract.
         return unsafe { real::close::call(fd) };
     }
-    route::guarded(-1, move || crate::ddp::calls::close(fd))
+    route::guarded_fd(fd, -1, move || crate::ddp::calls::close(fd))
 }
 
 /// `close_range(2)`: DDP sockets in the range are released first.
@@ -367,7 +378,7 @@ pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
         // SAFETY: forwarded untouched; the caller keeps dup's contract.
         return unsafe { real::dup::call(fd) };
     }
-    route::guarded(-1, move || crate::ddp::calls::dup(fd))
+    route::guarded_fd(fd, -1, move || crate::ddp::calls::dup(fd))
 }
 
 /// `dup2(2)`. `new` becomes what `old` is; a DDP socket `new` was is released.
@@ -384,7 +395,7 @@ pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
         }
         return r;
     }
-    route::guarded(-1, move || crate::ddp::calls::dup3(old, new, 0, true))
+    route::guarded_fd(old, -1, move || crate::ddp::calls::dup3(old, new, 0, true))
 }
 
 /// `dup3(2)`, as [`dup2`].
@@ -401,7 +412,9 @@ pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
         }
         return r;
     }
-    route::guarded(-1, move || crate::ddp::calls::dup3(old, new, flags, false))
+    route::guarded_fd(old, -1, move || {
+        crate::ddp::calls::dup3(old, new, flags, false)
+    })
 }
 
 /// `setsockopt(2)`. `SOL_ETA` options are the shim's (`include/eta.h`).
@@ -420,7 +433,7 @@ pub unsafe extern "C" fn setsockopt(
         // SAFETY: forwarded untouched; the caller keeps setsockopt's contract.
         return unsafe { real::setsockopt::call(fd, level, name, val, len) };
     }
-    route::guarded(-1, move || {
+    route::guarded_fd(fd, -1, move || {
         crate::ddp::calls::setsockopt(fd, level, name, val, len)
     })
 }
@@ -492,7 +505,7 @@ unsafe fn fcntl_any(is64: bool, fd: c_int, cmd: c_int, arg: usize) -> c_int {
         // SAFETY: forwarded untouched; the caller keeps fcntl's contract.
         return unsafe { variadic::fcntl(is64, fd, cmd, arg) };
     }
-    route::guarded(-1, move || crate::ddp::calls::fcntl(is64, fd, cmd, arg))
+    route::guarded_fd(fd, -1, move || crate::ddp::calls::fcntl(is64, fd, cmd, arg))
 }
 
 /// `fcntl(2)`, variadic in C: defined with a fixed pointer-sized third argument
@@ -527,5 +540,5 @@ pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: usize) -> c_int
         // SAFETY: forwarded untouched; the caller keeps ioctl's contract.
         return unsafe { variadic::ioctl(fd, request, arg) };
     }
-    route::guarded(-1, move || crate::ddp::calls::ioctl(fd, request, arg))
+    route::guarded_fd(fd, -1, move || crate::ddp::calls::ioctl(fd, request, arg))
 }

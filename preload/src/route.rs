@@ -29,6 +29,25 @@ pub fn fd_or_eta(fd: c_int, level: c_int) -> bool {
     level != crate::SOL_ETA && fdtable::is_plain(fd)
 }
 
+/// Runs `f` for a call on `fd`; a panic inside becomes `fail` with `errno` = `EIO`,
+/// and a DDP socket on `fd` is put in the error state (its connection reset), so
+/// that nothing half-done on it goes on.
+#[cold]
+#[inline(never)]
+pub fn guarded_fd<R>(fd: c_int, fail: R, f: impl FnOnce() -> R) -> R {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(_) => {
+            crate::log::error!(
+                "internal error (a panic) in a call on fd {fd}; the call fails with EIO"
+            );
+            let _ = catch_unwind(|| crate::ddp::poison(fd));
+            crate::errno::set(libc::EIO);
+            fail
+        }
+    }
+}
+
 /// Runs `f`; a panic inside becomes `fail` with `errno` = `EIO`.
 #[cold]
 #[inline(never)]
@@ -54,5 +73,17 @@ mod tests {
         assert_eq!(r, -1);
         assert_eq!(crate::errno::get(), libc::EIO);
         assert_eq!(guarded(-1, || 7), 7);
+    }
+
+    #[test]
+    fn a_panic_on_a_ddp_socket_fails_the_socket() {
+        let fd = 40_100;
+        let s = crate::ddp::DdpSocket::new(Default::default(), fd);
+        crate::ddp::registry::insert(fd, std::sync::Arc::clone(&s));
+        crate::errno::set(0);
+        let r: c_int = guarded_fd(fd, -1, || panic!("boom"));
+        assert_eq!((r, crate::errno::get()), (-1, libc::EIO));
+        assert_eq!(s.failure().map(|f| f.0), Some(libc::EIO));
+        crate::ddp::registry::remove(fd);
     }
 }

@@ -26,6 +26,17 @@ use libc::c_int;
 
 pub use socket::DdpSocket;
 
+/// After a panic in a call on `fd`: its DDP socket (if any) fails with `EIO` and its
+/// connection is reset.
+pub fn poison(fd: c_int) {
+    if let Ok(s) = lookup(fd) {
+        if let Some(c) = s.conn() {
+            c.abort();
+        }
+        s.fail(libc::EIO, "internal error (a panic) in libeta.so".into());
+    }
+}
+
 /// The DDP socket of `fd` (not stale): `EBADF` if there is none, `EBADFD` for one
 /// inherited across `fork`.
 pub fn lookup(fd: c_int) -> Result<Arc<DdpSocket>, c_int> {
