@@ -1,9 +1,11 @@
 //! The process-wide engine: its threads, started when the first connection needs
-//! them (never at load), and the memory table every connection shares.
+//! them (never at load), and the memory table every connection shares. A process
+//! made by `fork` starts its own engine at its first connection (the parent's
+//! threads do not exist in it).
 
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use eta_ddp_core::MemoryTable;
 
@@ -20,22 +22,55 @@ pub(crate) struct Engine {
     pub table: MemoryTable,
 }
 
-static ENGINE: OnceLock<Result<Engine, String>> = OnceLock::new();
+/// The engine of one process.
+struct ProcessEngine {
+    pid: u32,
+    engine: Result<Engine, String>,
+}
 
-/// The engine, started on first use with the configuration from the environment.
+/// The current process's engine (leaked: engines live as long as the process). A
+/// child made by `fork` inherits its parent's pointer but none of its threads, so
+/// the pid is checked: the first use in a child starts the child's own engine.
+static CURRENT: AtomicPtr<ProcessEngine> = AtomicPtr::new(std::ptr::null_mut());
+/// Serializes starting an engine.
+static STARTING: Mutex<()> = Mutex::new(());
+
+fn current(pid: u32) -> Option<&'static ProcessEngine> {
+    let p = CURRENT.load(Ordering::Acquire);
+    // SAFETY: a non-null pointer in CURRENT comes from `Box::leak` below and is never
+    // freed, so it is valid for the rest of the process (and of a forked child).
+    let e = unsafe { p.as_ref() }?;
+    (e.pid == pid).then_some(e)
+}
+
+/// The engine, started on first use in this process with the configuration from the
+/// environment.
 pub(crate) fn get() -> Result<&'static Engine, Error> {
-    ENGINE
-        .get_or_init(|| {
-            let config = EngineConfig::from_env().map_err(|e| e.to_string())?;
-            Engine::start(config).map_err(|e| e.to_string())
-        })
-        .as_ref()
-        .map_err(|e| Error::Engine(e.clone()))
+    let pid = std::process::id();
+    let e = match current(pid) {
+        Some(e) => e,
+        None => {
+            let _guard = STARTING.lock().unwrap_or_else(|p| p.into_inner());
+            match current(pid) {
+                Some(e) => e,
+                None => {
+                    let engine = EngineConfig::from_env()
+                        .map_err(|e| e.to_string())
+                        .and_then(|c| Engine::start(c).map_err(|e| e.to_string()));
+                    let e: &'static ProcessEngine =
+                        Box::leak(Box::new(ProcessEngine { pid, engine }));
+                    CURRENT.store((e as *const ProcessEngine).cast_mut(), Ordering::Release);
+                    e
+                }
+            }
+        }
+    };
+    e.engine.as_ref().map_err(|e| Error::Engine(e.clone()))
 }
 
 /// Whether the engine threads have been started in this process.
 pub fn started() -> bool {
-    ENGINE.get().is_some_and(|e| e.is_ok())
+    current(std::process::id()).is_some_and(|e| e.engine.is_ok())
 }
 
 impl Engine {

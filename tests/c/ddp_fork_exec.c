@@ -24,6 +24,39 @@ static const char *fd_link(int fd, char *buf, size_t len) {
     return buf;
 }
 
+/* In a forked child: a new DDP connection (a listener and a client of the child's
+ * own) works: the child starts its own engine. */
+static void new_ddp_pair_works(void) {
+    int l = SYS(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0));
+    set_int(l, SOL_ETA, ETA_DDPMODE, 1);
+    struct sockaddr_in a = loopback(0);
+    socklen_t alen = sizeof a;
+    SYS(bind(l, (struct sockaddr *)&a, sizeof a));
+    SYS(listen(l, 1));
+    SYS(getsockname(l, (struct sockaddr *)&a, &alen));
+    int c = SYS(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0));
+    set_int(c, SOL_ETA, ETA_DDPMODE, 1);
+    CHECK(connect(c, (struct sockaddr *)&a, sizeof a) == -1 && errno == EINPROGRESS,
+          "child: non-blocking DDP connect: %s", strerror(errno));
+    struct pollfd p = {.fd = l, .events = POLLIN};
+    CHECK(poll(&p, 1, 10000) == 1, "child: nothing to accept");
+    int s = SYS(accept(l, NULL, NULL));
+    int both[2] = {c, s};
+    for (int i = 0; i < 2; i++) {
+        struct pollfd q = {.fd = both[i], .events = POLLOUT};
+        CHECK(poll(&q, 1, 10000) == 1 && (q.revents & POLLOUT) && !(q.revents & POLLHUP),
+              "child: MPA setup of its own connection did not finish (revents %#x)", q.revents);
+    }
+    write_text(c, "made in the child");
+    p.fd = s;
+    CHECK(poll(&p, 1, 10000) == 1, "child: its own message never arrived");
+    const char *got = read_text(s);
+    CHECK(strcmp(got, "made in the child") == 0, "child: got \"%s\"", got);
+    SYS(close(c));
+    SYS(close(s));
+    SYS(close(l));
+}
+
 static void wait_child(pid_t pid, const char *what) {
     int st;
     CHECK(waitpid(pid, &st, 0) == pid, "waitpid: %s", strerror(errno));
@@ -64,6 +97,8 @@ static void fork_children(int c) {
         ok("close() of the inherited DDP socket -> 0");
         plain_socket_works();
         ok("a plain TCP socket works");
+        new_ddp_pair_works();
+        ok("a new DDP connection made in the child works (the child starts its own engine)");
         exit(0);
     }
     wait_child(pid, "child using the DDP socket");

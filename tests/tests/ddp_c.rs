@@ -231,6 +231,7 @@ fn fork_gives_ebadfd_in_the_child_and_exec_drops_ddp_sockets() {
             "child ok: eta_post_send(c, 1, \"x\", 1, 0) -> -1 errno EBADFD",
             "child ok: close() of the inherited DDP socket -> 0",
             "child ok: a plain TCP socket works",
+            "child ok: a new DDP connection made in the child works (the child starts its own engine)",
             "ok: parent: 3 messages echoed after the child got EBADFD, closed its copy and exited",
             "ok: exec (/bin/sh, no shim): the DDP socket and its dup2 are not in the new image, the plain socket is",
             "ok: parent: the connection works after the exec'd children exited",
