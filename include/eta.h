@@ -57,7 +57,7 @@
  *     A DDP socket is always close-on-exec: it does not pass into a new program image.
  *   - fork(): the parent's DDP sockets are unaffected. In the child, every call on an
  *     inherited DDP socket fails with EBADFD, except close(), which only drops the
- *     child's reference.
+ *     child's reference. New DDP sockets made in the child work.
  *
  * Errors of DDP sockets (errno from read/write/eta_* calls, and SO_ERROR):
  *   ECONNREFUSED  the peer rejected MPA setup;      ETIMEDOUT  setup or dead-peer time-out;
