@@ -23,13 +23,16 @@
 //! with `-C N` also checks that exactly N pings arrived. Exit status 0 on success,
 //! 1 on any failure (with a message on stderr), 2 on bad usage.
 
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use eta_engine::{
-    Access, Completion, CompletionOp, CompletionStatus, ConnState, Connection, Error, Listener,
-    Options, RemoteRegion, SendOptions, Stag,
+    Access, Completion, CompletionOp, Connection, Options, RemoteRegion, SendOptions, Stag,
+};
+use eta_tools::args::{exit_status, parse_each, parse_or_exit};
+use eta_tools::endpoint::{
+    PEER_GONE, Res, accept, connect, drain_send_cq, listen, resolve, separate_cqs, then_close,
+    wait_cq, wait_recv_or_close, wait_send_op,
 };
 
 const HELP: &str = "\
@@ -49,16 +52,15 @@ USAGE:
   -V               accepted for rping compatibility (data is always verified)
   -d               debug output on stderr
   -t SECS          time-out of every wait (default 30)
-MPA options (default: Rev 2, CRC on, peer-to-peer with Write/Read RTR, IRD=ORD=16):
-  --no-crc         do not ask for CRC
-  --rev1           speak MPA Rev 1 (RFC 5044, no IRD/ORD, no RTR)
-  --markers        ask the peer for MPA markers (siw refuses them)
-  --no-p2p         client: do not request the peer-to-peer model (no RTR)
-  --ird N / --ord N  inbound / outbound RDMA Read depth (default 16)
+  --solicited      every Send of this end carries the Solicited Event flag
+  -h, --help       this text
 Faults, to see the peer's Terminate (the interop error cells):
   --fault-bad-stag      server: RDMA-Read the client's buffer with a wrong STag
   --fault-short-region  client: register half the start buffer, advertise all of it
-  -h, --help       this text";
+  --send-invalidate     server: the go-ahead after the first RDMA Read is a Send
+                        with Invalidate of the client's start-buffer STag, so the
+                        second ping's Read of it must be refused by the client
+";
 
 /// rping's `RPING_MSG_FMT`.
 const MSG_PREFIX: &str = "rdma-ping-";
@@ -66,9 +68,6 @@ const MSG_PREFIX: &str = "rdma-ping-";
 const MIN_SIZE: usize = 26;
 /// `RPING_BUFSIZE - 1`.
 const MAX_SIZE: usize = 64 * 1024 - 1;
-/// How long a server waits for the flushed receive after the client closed the
-/// connection (a safety net: the engine flushes it when the close completes).
-const PEER_GONE: Duration = Duration::from_secs(1);
 /// Pause before the client's first message (see `client_loop`).
 const FIRST_SEND_DELAY: Duration = Duration::from_millis(100);
 /// `sizeof(struct rping_rdma_info)`.
@@ -85,6 +84,8 @@ struct Args {
     debug: bool,
     timeout: Duration,
     opts: Options,
+    /// Every Send with Solicited Event.
+    solicited: bool,
     /// Fault injection for the interop error cells (see HELP).
     fault: Fault,
 }
@@ -97,15 +98,11 @@ enum Fault {
     BadStag,
     /// Client: advertise the start buffer with twice the length registered.
     ShortRegion,
-}
-
-fn usage(msg: &str) -> ExitCode {
-    eprintln!("eta-rping: {msg}\n\n{HELP}");
-    ExitCode::from(2)
+    /// Server: invalidate the client's start-buffer STag with the first go-ahead.
+    SendInvalidate,
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut argv = std::env::args().skip(1);
     let mut role = None;
     let mut a = Args {
         server: false,
@@ -117,69 +114,54 @@ fn parse_args() -> Result<Args, String> {
         debug: false,
         timeout: Duration::from_secs(30),
         opts: Options::default(),
+        solicited: false,
         fault: Fault::None,
     };
-    fn val(argv: &mut impl Iterator<Item = String>, flag: &str) -> Result<String, String> {
-        argv.next().ok_or_else(|| format!("{flag} needs a value"))
-    }
-    fn num<T: std::str::FromStr>(v: &str, flag: &str) -> Result<T, String> {
-        v.trim()
-            .parse()
-            .map_err(|_| format!("{flag}: bad number {v:?}"))
-    }
-    while let Some(arg) = argv.next() {
-        match arg.as_str() {
-            "-h" | "--help" => return Err(String::new()),
+    let mut opts = Options::default();
+    parse_each(&mut opts, |arg, argv| {
+        match arg {
             "-c" => role = Some(false),
             "-s" => role = Some(true),
-            "-a" => a.addr = Some(val(&mut argv, "-a")?),
-            "-p" => a.port = num(&val(&mut argv, "-p")?, "-p")?,
-            "-C" => a.count = num(&val(&mut argv, "-C")?, "-C")?,
-            "-S" => {
-                a.size = num(&val(&mut argv, "-S")?, "-S")?;
-                if !(MIN_SIZE..=MAX_SIZE).contains(&a.size) {
-                    return Err(format!(
-                        "invalid size {} (valid range is {MIN_SIZE} to {MAX_SIZE})",
-                        a.size
-                    ));
-                }
-            }
-            "-t" => {
-                let secs: u64 = num(&val(&mut argv, "-t")?, "-t")?;
-                a.timeout = Duration::from_secs(secs.max(1));
-            }
+            "-a" => a.addr = Some(argv.value("-a")?),
+            "-p" => a.port = argv.number("-p")?,
+            "-C" => a.count = argv.number("-C")?,
+            "-S" => a.size = argv.number("-S")?,
+            "-t" => a.timeout = argv.seconds("-t")?,
             "-v" => a.verbose = true,
             "-V" => {}
             "-d" => a.debug = true,
-            "--no-crc" => a.opts.mpa.crc = false,
-            "--rev1" => {
-                a.opts.mpa.revision = 1;
-                a.opts.mpa.peer_to_peer = false;
-            }
-            "--markers" => a.opts.mpa.want_markers = true,
-            "--no-p2p" => a.opts.mpa.peer_to_peer = false,
+            "--solicited" => a.solicited = true,
             "--fault-bad-stag" => a.fault = Fault::BadStag,
             "--fault-short-region" => a.fault = Fault::ShortRegion,
-            "--ird" => a.opts.mpa.ird = num(&val(&mut argv, "--ird")?, "--ird")?,
-            "--ord" => a.opts.mpa.ord = num(&val(&mut argv, "--ord")?, "--ord")?,
-            other => return Err(format!("unknown argument {other:?}")),
+            "--send-invalidate" => a.fault = Fault::SendInvalidate,
+            _ => return Ok(false),
         }
-    }
+        Ok(true)
+    })?;
+    a.opts = opts;
     a.server = role.ok_or("one of -c or -s is required")?;
-    // Separate queues: a Send completion must never be mistaken for a receive.
-    let cq = |what: &str| {
-        eta_engine::CompletionQueue::new().map_err(|e| format!("creating the {what} queue: {e}"))
-    };
-    a.opts.send_cq = Some(cq("send completion")?);
-    a.opts.recv_cq = Some(cq("receive completion")?);
+    if !(MIN_SIZE..=MAX_SIZE).contains(&a.size) {
+        return Err(format!(
+            "invalid size {} (valid range is {MIN_SIZE} to {MAX_SIZE})",
+            a.size
+        ));
+    }
+    separate_cqs(&mut a.opts)?;
     if !a.server && a.addr.is_none() {
         return Err("the client needs -a ADDR".into());
     }
     Ok(a)
 }
 
-/// What went wrong, for the one-line message on stderr.
-type Res<T> = Result<T, String>;
+impl Args {
+    /// Options of this end's Sends other than `invalidate`.
+    fn send_opts(&self, invalidate: Option<Stag>) -> SendOptions {
+        SendOptions {
+            solicited: self.solicited,
+            invalidate,
+        }
+    }
+}
 
 macro_rules! debug {
     ($a:expr, $($t:tt)*) => {
@@ -230,102 +212,13 @@ fn cstr(b: &[u8]) -> String {
     String::from_utf8_lossy(&b[..end]).into_owned()
 }
 
-fn describe_error(conn: &Connection) -> String {
-    match conn.error() {
-        Some(e) => e,
-        None => format!("connection {:?}", conn.state()),
-    }
-}
-
-/// Waits for the next completion on `cq` of `conn`; any failure is an error that
-/// names what was awaited.
-fn wait_cq(conn: &Connection, recv: bool, what: &str, timeout: Duration) -> Res<Completion> {
-    let cq = if recv { conn.recv_cq() } else { conn.send_cq() };
-    match cq.wait(Some(timeout)) {
-        Err(e) => Err(format!("waiting for {what}: {e}")),
-        Ok(None) => Err(format!(
-            "timed out after {} s waiting for {what} (connection {:?}{})",
-            timeout.as_secs(),
-            conn.state(),
-            conn.error().map(|e| format!(": {e}")).unwrap_or_default()
-        )),
-        Ok(Some(c)) if c.status != CompletionStatus::Success => Err(format!(
-            "{what}: {:?} completion {:?} ({})",
-            c.op,
-            c.status,
-            describe_error(conn)
-        )),
-        Ok(Some(c)) => Ok(c),
-    }
-}
-
-/// Waits for the completion of a send-queue request of kind `op`. Send completions
-/// of earlier Sends may come first (rping signals every Send); they are checked and
-/// skipped.
-fn wait_send_cq(conn: &Connection, op: CompletionOp, what: &str, t: Duration) -> Res<Completion> {
-    loop {
-        let c = wait_cq(conn, false, what, t)?;
-        if c.op == op {
-            return Ok(c);
-        }
-    }
-}
-
-fn negotiated_line(conn: &Connection) -> String {
-    let n = conn.negotiated();
-    format!(
-        "connected {} -> {}: MPA Rev {}{}, CRC {}, markers tx/rx {}/{}, IRD/ORD {}/{}, RTR {}",
-        conn.local_addr(),
-        conn.peer_addr(),
-        n.revision,
-        if n.enhanced { " (enhanced)" } else { "" },
-        if n.crc { "on" } else { "off" },
-        if n.markers_tx { "on" } else { "off" },
-        if n.markers_rx { "on" } else { "off" },
-        n.ird,
-        n.ord,
-        n.rtr
-            .map(|r| format!("{r:?}"))
-            .unwrap_or_else(|| "none".into())
-    )
-}
-
-fn setup_error(e: &Error, opts: &Options) -> String {
-    let mut s = e.to_string();
-    if e.reject_private_data().is_some() && opts.mpa.want_markers {
-        s.push_str(" (this end asked for MPA markers, which the peer does not support)");
-    }
-    s
-}
-
-/// Closes gracefully and waits until both halves are closed (or `t` passes), so
-/// that the FIN leaves before the process exits.
-fn close_and_wait(conn: &Connection, t: Duration) {
-    conn.close();
-    let deadline = Instant::now() + t;
-    while matches!(conn.state(), ConnState::Open | ConnState::Closing) && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-fn resolve(a: &Args) -> Res<SocketAddr> {
-    let host = a.addr.as_deref().unwrap_or("0.0.0.0");
-    (host, a.port)
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("no address for {host}"))
+fn address(a: &Args) -> Res<std::net::SocketAddr> {
+    resolve(a.addr.as_deref().unwrap_or("0.0.0.0"), a.port)
 }
 
 fn run_client(a: &Args) -> Res<()> {
-    let addr = resolve(a)?;
-    let conn = Connection::connect(addr, a.opts.clone())
-        .map_err(|e| format!("connect to {addr} failed: {}", setup_error(&e, &a.opts)))?;
-    eprintln!("eta-rping: {}", negotiated_line(&conn));
-    let res = client_loop(a, &conn);
-    close_and_wait(&conn, Duration::from_secs(2));
-    res
+    let conn = connect("eta-rping", address(a)?, &a.opts, "connect")?;
+    then_close(conn, |c| client_loop(a, c))
 }
 
 fn client_loop(a: &Args, conn: &Connection) -> Res<()> {
@@ -399,16 +292,7 @@ fn client_loop(a: &Args, conn: &Connection) -> Res<()> {
             println!("ping data: {}", cstr(&got));
         }
         // Drain the Send completions of this ping (every Send is signalled).
-        while let Some(c) = conn.send_cq().poll() {
-            if c.status != CompletionStatus::Success {
-                return Err(format!(
-                    "{:?} completion {:?} ({})",
-                    c.op,
-                    c.status,
-                    describe_error(conn)
-                ));
-            }
-        }
+        drain_send_cq(conn)?;
         drop(start);
         drop(sink);
         ping += 1;
@@ -436,7 +320,7 @@ fn advertise(
         a,
         "ping {ping}: {name} buffer stag {:#x} to {:#x} len {size}", r.stag.0, r.to
     );
-    conn.post_send(wr_id, info(r.to, r.stag.0, size), SendOptions::default())
+    conn.post_send(wr_id, info(r.to, r.stag.0, size), a.send_opts(None))
         .map_err(|e| format!("posting the {name}-buffer Send: {e}"))?;
     let what = format!("the server's {nth} go-ahead (after its {op})");
     let c = wait_cq(conn, true, &what, a.timeout)?;
@@ -454,68 +338,25 @@ fn check_go_ahead(c: &Completion) -> Res<()> {
 }
 
 fn run_server(a: &Args) -> Res<()> {
-    let addr = resolve(a)?;
-    let listener = Listener::bind(addr, a.opts.clone()).map_err(|e| format!("bind {addr}: {e}"))?;
-    eprintln!(
-        "eta-rping: listening on {}",
-        listener.local_addr().map_err(|e| e.to_string())?
-    );
-    let conn = listener
-        .accept()
-        .map_err(|e| format!("accept failed: {}", setup_error(&e, &a.opts)))?;
-    eprintln!("eta-rping: {}", negotiated_line(&conn));
-    let res = server_loop(a, &conn);
-    close_and_wait(&conn, Duration::from_secs(2));
-    res
+    let listener = listen("eta-rping", address(a)?, &a.opts)?;
+    let conn = accept("eta-rping", &listener, &a.opts, "accept failed")?;
+    then_close(conn, |c| server_loop(a, c))
 }
 
 /// Waits for the client's next buffer descriptor. `Ok(None)`: the client
 /// disconnected (gracefully) instead.
 fn server_recv_info(a: &Args, conn: &Connection, what: &str) -> Res<Option<(u64, u32, u32)>> {
-    // Wait in slices: a peer that closes before its first FPDU leaves an eta
-    // Responder in `Closing` with the receive still posted (see `PEER_GONE`).
-    let deadline = Instant::now() + a.timeout;
-    let mut gone_since: Option<Instant> = None;
-    let c = loop {
-        match conn.recv_cq().wait(Some(Duration::from_millis(100))) {
-            Err(e) => return Err(format!("waiting for {what}: {e}")),
-            Ok(Some(c)) => break c,
-            Ok(None) => {}
-        }
-        if conn.state() != ConnState::Open && conn.error().is_none() {
-            let since = *gone_since.get_or_insert_with(Instant::now);
-            if since.elapsed() >= PEER_GONE {
-                eprintln!(
-                    "eta-rping: the client closed the connection (state {:?}) and the posted \
-                     receive was not flushed within {} s; treating it as a disconnect",
-                    conn.state(),
-                    PEER_GONE.as_secs()
-                );
-                return Ok(None);
-            }
-        }
-        if Instant::now() >= deadline {
-            return Err(format!(
-                "timed out after {} s waiting for {what} (connection {:?}{})",
-                a.timeout.as_secs(),
-                conn.state(),
-                conn.error().map(|e| format!(": {e}")).unwrap_or_default()
-            ));
-        }
-    };
-    if c.status == CompletionStatus::Flushed
-        && matches!(conn.state(), ConnState::Closing | ConnState::Closed)
-        && conn.error().is_none()
-    {
+    // A peer that closes before its first FPDU leaves an eta Responder in `Closing`
+    // with the receive still posted: that counts as a disconnect too (`PEER_GONE`).
+    let Some(c) = wait_recv_or_close(conn, what, a.timeout)? else {
+        debug!(
+            a,
+            "the client closed the connection (state {:?}, {} s grace)",
+            conn.state(),
+            PEER_GONE.as_secs()
+        );
         return Ok(None);
-    }
-    if c.status != CompletionStatus::Success {
-        return Err(format!(
-            "{what}: receive completion {:?} ({})",
-            c.status,
-            describe_error(conn)
-        ));
-    }
+    };
     if c.byte_len as usize != INFO_LEN {
         return Err(format!("Received bogus data, size {}", c.byte_len));
     }
@@ -556,13 +397,16 @@ fn server_loop(a: &Args, conn: &Connection) -> Res<()> {
         } else {
             rkey
         };
+        if a.fault == Fault::SendInvalidate {
+            eprintln!("eta-rping: ping {ping}: RDMA Read of the client's STag {stag:#x}");
+        }
         let remote = RemoteRegion {
             stag: Stag(stag),
             to: addr,
         };
         conn.post_read(10, &buf, 0, len, remote)
             .map_err(|e| format!("posting the RDMA Read: {e}"))?;
-        wait_send_cq(conn, CompletionOp::Read, "the RDMA Read completion", t)?;
+        wait_send_op(conn, CompletionOp::Read, "the RDMA Read completion", t)?;
         let mut data = vec![0u8; len as usize];
         buf.read(0, &mut data)
             .map_err(|e| format!("reading the rdma buffer: {e}"))?;
@@ -582,7 +426,16 @@ fn server_loop(a: &Args, conn: &Connection) -> Res<()> {
         if a.verbose {
             println!("server ping data: {}", cstr(&data));
         }
-        conn.post_send(11, go_ahead(), SendOptions::default())
+        // With --send-invalidate the first go-ahead invalidates the STag just read:
+        // the client's next advertisement of it must then fail the Read.
+        let invalidate = (a.fault == Fault::SendInvalidate && ping == 0).then_some(Stag(rkey));
+        if let Some(s) = invalidate {
+            eprintln!(
+                "eta-rping: ping {ping}: go-ahead is a Send with Invalidate of the client's STag {:#x}",
+                s.0
+            );
+        }
+        conn.post_send(11, go_ahead(), a.send_opts(invalidate))
             .map_err(|e| format!("post send error: {e}"))?;
         let Some((addr, rkey, len)) = server_recv_info(a, conn, "the client's rdma-buffer info")?
         else {
@@ -607,22 +460,13 @@ fn server_loop(a: &Args, conn: &Connection) -> Res<()> {
         debug!(a, "rdma write {n} octets to rkey {rkey:x} addr {addr:x}");
         conn.post_write(12, data[..n].to_vec(), remote)
             .map_err(|e| format!("posting the RDMA Write: {e}"))?;
-        wait_send_cq(conn, CompletionOp::Write, "the RDMA Write completion", t)?;
-        conn.post_send(13, go_ahead(), SendOptions::default())
+        wait_send_op(conn, CompletionOp::Write, "the RDMA Write completion", t)?;
+        conn.post_send(13, go_ahead(), a.send_opts(None))
             .map_err(|e| format!("post send error: {e}"))?;
         ping += 1;
     }
     // Send completions still queued must all be successful.
-    while let Some(c) = conn.send_cq().poll() {
-        if c.status != CompletionStatus::Success {
-            return Err(format!(
-                "{:?} completion {:?} ({})",
-                c.op,
-                c.status,
-                describe_error(conn)
-            ));
-        }
-    }
+    drain_send_cq(conn)?;
     eprintln!("eta-rping: server done, client disconnected after {ping} pings");
     if a.count != 0 && ping != a.count {
         return Err(format!("expected {} pings, the client ran {ping}", a.count));
@@ -631,29 +475,16 @@ fn server_loop(a: &Args, conn: &Connection) -> Res<()> {
 }
 
 fn main() -> ExitCode {
-    let a = match parse_args() {
+    let a = match parse_or_exit("eta-rping", HELP, parse_args) {
         Ok(a) => a,
-        Err(m) if m.is_empty() => {
-            println!("{HELP}");
-            return ExitCode::SUCCESS;
-        }
-        Err(m) => return usage(&m),
+        Err(code) => return code,
     };
-    let res = if a.server {
-        run_server(&a)
+    let (role, res) = if a.server {
+        ("server", run_server(&a))
     } else {
-        run_client(&a)
+        ("client", run_client(&a))
     };
-    match res {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(m) => {
-            eprintln!(
-                "eta-rping: {} failed: {m}",
-                if a.server { "server" } else { "client" }
-            );
-            ExitCode::from(1)
-        }
-    }
+    ExitCode::from(exit_status("eta-rping", role, res))
 }
 
 #[cfg(test)]
