@@ -66,6 +66,7 @@ CELLS=(
   "c2s-nocrc|rping|c2s|-S 64|--no-crc||ok"
   "c2s-rev1|rping|c2s|-S 64|--rev1|-q|ok"
   "c2s-nop2p|rping|c2s|-S 64|--no-p2p||ok"
+  "c2s-rtr-read|rping|c2s|-S 64|--rtr read||ok"
   "c2s-big|rping|c2s|-S 65535|||ok"
   "c2s-solicited|rping|c2s|-S 64|--solicited||ok-se"
   "c2s-markers|rping|c2s|-S 64|--markers||reject-c2s"

@@ -14,6 +14,8 @@ MPA options (default: Rev 2, CRC on, peer-to-peer with Write/Read RTR, IRD=ORD=1
   --rev1           speak MPA Rev 1 (RFC 5044, no IRD/ORD, no RTR)
   --markers        ask the peer for MPA markers (siw refuses them)
   --no-p2p         client: do not request the peer-to-peer model (no RTR)
+  --rtr KINDS      RTR messages to offer (client) or accept (server): a comma list
+                   of write, read, send (default write,read)
   --ird N / --ord N  inbound / outbound RDMA Read depth (default 16)";
 
 /// The remaining command-line arguments, consumed one at a time.
@@ -103,6 +105,23 @@ pub fn mpa_option(arg: &str, argv: &mut Argv, opts: &mut Options) -> Result<bool
         }
         "--markers" => opts.mpa.want_markers = true,
         "--no-p2p" => opts.mpa.peer_to_peer = false,
+        "--rtr" => {
+            let kinds = argv.value("--rtr")?;
+            let mut rtr = eta_engine::RtrTypes {
+                send: false,
+                write: false,
+                read: false,
+            };
+            for k in kinds.split(',') {
+                match k.trim() {
+                    "write" => rtr.write = true,
+                    "read" => rtr.read = true,
+                    "send" => rtr.send = true,
+                    other => return Err(format!("--rtr: unknown RTR kind {other:?}")),
+                }
+            }
+            opts.mpa.rtr = rtr;
+        }
         "--ird" => opts.mpa.ird = argv.number("--ird")?,
         "--ord" => opts.mpa.ord = argv.number("--ord")?,
         _ => return Ok(false),
