@@ -86,6 +86,7 @@ CELLS=(
   "c2s-ucmatose|ucmatose|c2s|-c 8 -C 10 -S 100|--no-p2p||ok"
   "c2s-ucmatose-big|ucmatose|c2s|-c 4 -C 20 -S 9000|--no-p2p||ok"
   "s2c-ucmatose-conn|ucmatose|s2c|-c 8 -C 0|||conn"
+  "s2c-ucmatose|ucmatose|s2c|-c 4 -C 10 -S 100|--send-first||ok"
   "s2c-ucmatose-hold|ucmatose|s2c|-c 2 -C 3 -S 100|-t 3||hold"
   "c2s-write-bw|perftest|c2s|write -s 65536 -n 100|||ok"
   "s2c-write-bw|perftest|s2c|write -s 65536 -n 100|||ok"

@@ -191,6 +191,7 @@ impl Connection {
             stream,
             core,
             responder,
+            send_first: opts.responder_sends_first,
             leftover: est.leftover,
         });
         Ok(Connection {

@@ -156,6 +156,12 @@ pub struct Options {
     /// fails after all of it (`TCP_USER_TIMEOUT`). Default 60 s; `None` leaves the
     /// kernel's defaults (hours).
     pub dead_peer_timeout: Option<Duration>,
+    /// Responder: send FPDUs before the first one has been received. RFC 5044
+    /// (§7.1.2) forbids it, and the peer-to-peer model of RFC 6581 (an RTR from the
+    /// Initiator) is the standard way around it; but siw as Initiator with rdma_cm
+    /// programs whose server speaks first (ucmatose) neither sends an RTR nor
+    /// speaks first, and siw itself does not hold its own sends. Default off.
+    pub responder_sends_first: bool,
     /// Socket mode (for `libeta.so`): the connection stands behind a program's
     /// socket fd, made from this [`Readiness`](crate::Readiness): the fd is readable
     /// and writable as a socket is, and `read()`-style calls take the Send messages
@@ -176,6 +182,7 @@ impl Default for Options {
             recv_cq: None,
             max_wr: 1024,
             dead_peer_timeout: Some(Duration::from_secs(60)),
+            responder_sends_first: false,
             socket: None,
         }
     }
@@ -192,6 +199,7 @@ impl std::fmt::Debug for Options {
             .field("rev1_fallback", &self.rev1_fallback)
             .field("max_wr", &self.max_wr)
             .field("dead_peer_timeout", &self.dead_peer_timeout)
+            .field("responder_sends_first", &self.responder_sends_first)
             .field("socket", &self.socket.is_some())
             .finish_non_exhaustive()
     }

@@ -53,6 +53,8 @@ pub(crate) struct NewConn {
     pub core: CoreConfig,
     /// This end is the MPA Responder (it must receive an FPDU before sending one).
     pub responder: bool,
+    /// The Responder may send before it has received (`Options::responder_sends_first`).
+    pub send_first: bool,
     pub leftover: Vec<u8>,
 }
 
@@ -77,6 +79,7 @@ struct Conn {
     rtr_hold: RtrHold,
     blocked: Option<(u16, HeaderBytes)>,
     responder: bool,
+    send_first: bool,
     /// The socket may have more to read (edge-triggered epoll).
     readable: bool,
     /// Regions deregistered, freed once the FPDU count in flight passes the mark
@@ -341,6 +344,7 @@ impl Conn {
             },
             blocked: None,
             responder: nc.responder,
+            send_first: nc.send_first,
             readable: true,
             graveyard: Vec::new(),
             sq_quiet: VecDeque::new(),
@@ -650,7 +654,8 @@ impl Conn {
         let mut any = false;
         // The Responder sends nothing before it has received an FPDU (RFC 5044);
         // closing (below) does not wait for that.
-        let may_send = (!self.responder || self.core.has_received_fpdu()) && self.rtr_released();
+        let may_send = (!self.responder || self.send_first || self.core.has_received_fpdu())
+            && self.rtr_released();
         if may_send {
             loop {
                 // The RTR is the first segment: frame it alone.

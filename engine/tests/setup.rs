@@ -291,3 +291,35 @@ fn a_silent_client_does_not_hold_up_the_next_one() {
     assert_eq!(accepted.peer_addr(), good.local_addr());
     drop(silent);
 }
+
+#[test]
+fn a_responder_may_be_allowed_to_send_first() {
+    // No RTR (client-server model) and the server speaks first, as ucmatose does:
+    // with `responder_sends_first` the Responder's Send goes out at once.
+    let server_opts = Options {
+        responder_sends_first: true,
+        ..Options::default()
+    };
+    let listener = Listener::bind("127.0.0.1:0", server_opts).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let conn = listener.accept().unwrap();
+        conn.post_send(1, b"server first".to_vec(), Default::default())
+            .unwrap();
+        let c = conn.send_cq().wait(Some(Duration::from_secs(10))).unwrap();
+        assert!(c.is_some(), "the Responder's Send never completed");
+        conn
+    });
+    let mut opts = Options::default();
+    opts.mpa.peer_to_peer = false;
+    let client = Connection::connect(addr, opts).unwrap();
+    assert_eq!(client.negotiated().rtr, None);
+    client.post_recv(2, vec![0; 64]).unwrap();
+    let c = client
+        .recv_cq()
+        .wait(Some(Duration::from_secs(10)))
+        .unwrap()
+        .expect("the server's first message");
+    assert_eq!(&c.buffer.unwrap()[..c.byte_len as usize], b"server first");
+    drop(server.join().unwrap());
+}

@@ -16,7 +16,9 @@
 #          RTR) sends nothing until it has received; eta holds its Sends until
 #          it has received an FPDU (RFC 5044 §7.1.2 rule 4), so nothing moves: eta
 #          must time out waiting for its first Send completion with no FPDU on
-#          the wire. Documents the gap (see README).
+#          the wire. Without eta-ucmatose --send-first (Options::
+#          responder_sends_first), the ok cell s2c-ucmatose shows the exchange
+#          with it (see README).
 
 # cell_ucmatose SPEC INDEX
 cell_ucmatose() {

@@ -14,6 +14,8 @@ MPA options (default: Rev 2, CRC on, peer-to-peer with Write/Read RTR, IRD=ORD=1
   --rev1           speak MPA Rev 1 (RFC 5044, no IRD/ORD, no RTR)
   --markers        ask the peer for MPA markers (siw refuses them)
   --no-p2p         client: do not request the peer-to-peer model (no RTR)
+  --send-first     server: send before the client's first message arrives (waives
+                   RFC 5044's Responder rule, for siw clients whose server speaks first)
   --rtr KINDS      RTR messages to offer (client) or accept (server): a comma list
                    of write, read, send (default write,read)
   --ird N / --ord N  inbound / outbound RDMA Read depth (default 16)";
@@ -105,6 +107,7 @@ pub fn mpa_option(arg: &str, argv: &mut Argv, opts: &mut Options) -> Result<bool
         }
         "--markers" => opts.mpa.want_markers = true,
         "--no-p2p" => opts.mpa.peer_to_peer = false,
+        "--send-first" => opts.responder_sends_first = true,
         "--rtr" => {
             let kinds = argv.value("--rtr")?;
             let mut rtr = eta_engine::RtrTypes {
