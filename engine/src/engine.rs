@@ -5,7 +5,7 @@
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Once};
 
 use eta_ddp_core::MemoryTable;
 
@@ -22,55 +22,59 @@ pub(crate) struct Engine {
     pub table: MemoryTable,
 }
 
-/// The engine of one process.
-struct ProcessEngine {
-    pid: u32,
-    engine: Result<Engine, String>,
-}
-
-/// The current process's engine (leaked: engines live as long as the process). A
-/// child made by `fork` inherits its parent's pointer but none of its threads, so
-/// the pid is checked: the first use in a child starts the child's own engine.
-static CURRENT: AtomicPtr<ProcessEngine> = AtomicPtr::new(std::ptr::null_mut());
+/// The current process's engine (leaked: an engine lives as long as its process).
+/// A child made by `fork` inherits the pointer but none of the engine's threads: a
+/// `pthread_atfork` child handler (installed with the first engine) clears it, so
+/// the child's first connection starts the child's own engine.
+static CURRENT: AtomicPtr<Result<Engine, String>> = AtomicPtr::new(std::ptr::null_mut());
 /// Serializes starting an engine.
 static STARTING: Mutex<()> = Mutex::new(());
+static ATFORK: Once = Once::new();
 
-fn current(pid: u32) -> Option<&'static ProcessEngine> {
+extern "C" fn forget_in_child() {
+    CURRENT.store(std::ptr::null_mut(), Ordering::Release);
+}
+
+fn current() -> Option<&'static Result<Engine, String>> {
     let p = CURRENT.load(Ordering::Acquire);
     // SAFETY: a non-null pointer in CURRENT comes from `Box::leak` below and is never
-    // freed, so it is valid for the rest of the process (and of a forked child).
-    let e = unsafe { p.as_ref() }?;
-    (e.pid == pid).then_some(e)
+    // freed, so it is valid for the rest of the process.
+    unsafe { p.as_ref() }
 }
 
 /// The engine, started on first use in this process with the configuration from the
 /// environment.
 pub(crate) fn get() -> Result<&'static Engine, Error> {
-    let pid = std::process::id();
-    let e = match current(pid) {
+    let e = match current() {
         Some(e) => e,
         None => {
             let _guard = STARTING.lock().unwrap_or_else(|p| p.into_inner());
-            match current(pid) {
+            match current() {
                 Some(e) => e,
                 None => {
+                    ATFORK.call_once(|| {
+                        // SAFETY: a valid `extern "C" fn()` that lives forever.
+                        let _ = unsafe { libc::pthread_atfork(None, None, Some(forget_in_child)) };
+                    });
                     let engine = EngineConfig::from_env()
                         .map_err(|e| e.to_string())
                         .and_then(|c| Engine::start(c).map_err(|e| e.to_string()));
-                    let e: &'static ProcessEngine =
-                        Box::leak(Box::new(ProcessEngine { pid, engine }));
-                    CURRENT.store((e as *const ProcessEngine).cast_mut(), Ordering::Release);
+                    let e: &'static Result<Engine, String> = Box::leak(Box::new(engine));
+                    CURRENT.store(
+                        (e as *const Result<Engine, String>).cast_mut(),
+                        Ordering::Release,
+                    );
                     e
                 }
             }
         }
     };
-    e.engine.as_ref().map_err(|e| Error::Engine(e.clone()))
+    e.as_ref().map_err(|e| Error::Engine(e.clone()))
 }
 
 /// Whether the engine threads have been started in this process.
 pub fn started() -> bool {
-    current(std::process::id()).is_some_and(|e| e.engine.is_ok())
+    current().is_some_and(|e| e.is_ok())
 }
 
 impl Engine {

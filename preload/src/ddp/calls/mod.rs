@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use eta_engine::SendOptions;
+use eta_engine::{Connection, SendOptions};
 use libc::{
     c_int, c_uint, c_ulong, c_void, iovec, mmsghdr, msghdr, off_t, off64_t, size_t, sockaddr,
     socklen_t, ssize_t, timespec,
@@ -60,6 +60,21 @@ pub use life::*;
 pub use options::*;
 pub use recv::*;
 pub use send::*;
+
+/// The connection of switched socket `s` (fd `fd`), waiting for its MPA setup to
+/// finish unless `nonblock` (then `EAGAIN`); the setup's errno if it failed.
+fn open_conn(fd: c_int, s: &DdpSocket, nonblock: bool) -> Result<Arc<Connection>, c_int> {
+    if let Some(c) = s.conn() {
+        return Ok(Arc::clone(c));
+    }
+    if !s.wait_setup(fd, nonblock) {
+        return Err(libc::EAGAIN);
+    }
+    match s.conn() {
+        Some(c) => Ok(Arc::clone(c)),
+        None => Err(s.failure().map_or(libc::ENOTCONN, |f| f.0)),
+    }
+}
 
 // ---- the caller's buffers -----------------------------------------------------------
 

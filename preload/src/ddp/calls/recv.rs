@@ -13,18 +13,7 @@ fn recv_msg(
         return Err(libc::EOPNOTSUPP);
     }
     let nonblock = s.nonblock.load(Ordering::Acquire) || flags & libc::MSG_DONTWAIT != 0;
-    let conn = match s.conn() {
-        Some(c) => Arc::clone(c),
-        None => {
-            if !s.wait_setup(fd, nonblock) {
-                return Err(libc::EAGAIN);
-            }
-            match s.conn() {
-                Some(c) => Arc::clone(c),
-                None => return Err(s.failure().map_or(libc::ENOTCONN, |f| f.0)),
-            }
-        }
-    };
+    let conn = open_conn(fd, s, nonblock)?;
     conn.recv_message(fd, bufs, flags & libc::MSG_PEEK != 0, nonblock)
         .map(|r| (r.len, r.end_of_message))
         .map_err(|e| e.errno())

@@ -10,18 +10,7 @@ fn send_msg(fd: c_int, s: &DdpSocket, parts: &[&[u8]], flags: c_int) -> Result<u
         return Err(libc::EOPNOTSUPP);
     }
     let nonblock = s.nonblock.load(Ordering::Acquire) || flags & libc::MSG_DONTWAIT != 0;
-    let conn = match s.conn() {
-        Some(c) => Arc::clone(c),
-        None => {
-            if !s.wait_setup(fd, nonblock) {
-                return Err(libc::EAGAIN);
-            }
-            match s.conn() {
-                Some(c) => Arc::clone(c),
-                None => return Err(s.failure().map_or(libc::ENOTCONN, |f| f.0)),
-            }
-        }
-    };
+    let conn = open_conn(fd, s, nonblock)?;
     if parts.iter().all(|p| p.is_empty()) {
         // As on TCP, writing nothing sends nothing (eta_post_send sends empty
         // messages).
