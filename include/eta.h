@@ -199,7 +199,8 @@ struct eta_wc {
     uint32_t byte_len;    /* octets received (ETA_WC_RECV) or transferred */
     uint32_t flags;       /* ETA_WC_SOLICITED, ETA_WC_INVALIDATED */
     uint32_t invalidated; /* the STag a Send with Invalidate invalidated */
-    int fd;               /* the socket (the fd it was posted on) */
+    int fd;               /* the socket: the fd polled, for its own queue; for a shared
+                           * queue, the fd the socket was made or accepted on */
 };
 
 /* Takes up to `max` completions without waiting. `fd` is a DDP socket (its own

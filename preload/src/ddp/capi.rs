@@ -86,7 +86,9 @@ fn status_errno(s: CompletionStatus) -> c_int {
     }
 }
 
-fn to_wc(c: &Completion) -> EtaWc {
+/// `c` as a `struct eta_wc`; `fd` is the socket's fd when known (its own queue),
+/// else it is looked up by connection (a shared queue).
+fn to_wc(c: &Completion, fd: Option<c_int>) -> EtaWc {
     let opcode = match c.op {
         CompletionOp::Send => 1,
         CompletionOp::Recv => 2,
@@ -108,7 +110,7 @@ fn to_wc(c: &Completion) -> EtaWc {
         byte_len: c.byte_len,
         flags,
         invalidated: c.invalidated.map_or(0, |s| s.0),
-        fd: lock(&CONN_FDS).get(&c.conn).copied().unwrap_or(-1),
+        fd: fd.unwrap_or_else(|| lock(&CONN_FDS).get(&c.conn).copied().unwrap_or(-1)),
     }
 }
 
@@ -352,6 +354,11 @@ impl Polled {
         Ok(Self { src, fd })
     }
 
+    /// The fd of the socket whose own queue this is.
+    fn own_fd(&self) -> Option<c_int> {
+        matches!(self.src, Source::Socket(_)).then_some(self.fd)
+    }
+
     fn cq(&self) -> &CompletionQueue {
         match &self.src {
             Source::Socket(c) => c.send_cq(),
@@ -371,7 +378,7 @@ impl Polled {
             self.cq().rearm();
         }
         for (slot, c) in out.iter_mut().zip(&got) {
-            *slot = to_wc(c);
+            *slot = to_wc(c, self.own_fd());
         }
         n
     }
@@ -434,7 +441,7 @@ pub unsafe extern "C" fn eta_wait(
         let timeout = (timeout_ms >= 0).then(|| Duration::from_millis(timeout_ms as u64));
         match src.cq().wait(timeout) {
             Ok(Some(first)) => {
-                out[0] = to_wc(&first);
+                out[0] = to_wc(&first, src.own_fd());
                 (1 + src.take(&mut out[1..])) as c_int
             }
             Ok(None) => {
