@@ -23,7 +23,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -33,7 +33,8 @@ use crate::sys;
 /// the receive pool (and TCP backpressure applies).
 pub const INBOX_BYTES: usize = 1 << 20;
 /// Octets of copied `write()` messages that may wait to be sent; beyond this the
-/// socket is not writable.
+/// socket is not writable (a message is taken while less than this is queued, so
+/// the budget is exceeded by at most one message).
 pub const SEND_BUDGET: usize = 4 << 20;
 
 /// One message (or the part of it that has arrived) in the inbox.
@@ -158,8 +159,6 @@ pub(crate) struct SockState {
 pub struct Readiness {
     engine: OwnedFd,
     state: Mutex<SockState>,
-    /// The program found the socket not writable and waits for it to become so.
-    pub(crate) write_blocked: AtomicBool,
     /// Octets of copied messages queued and not yet sent.
     pub(crate) queued: AtomicUsize,
 }
@@ -181,7 +180,6 @@ impl Readiness {
                 over: false,
                 eof: false,
             }),
-            write_blocked: AtomicBool::new(false),
             queued: AtomicUsize::new(0),
         };
         let mut st = r.lock();

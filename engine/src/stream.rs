@@ -183,10 +183,12 @@ impl Connection {
             if self.state() != ConnState::Open {
                 return Err(self.ended());
             }
-            // Room: under the budget (a message larger than the whole budget goes
-            // when nothing else is queued) and under the queue limit.
+            // Room: the octets queued before this message are under the budget
+            // (the same test as "writable", so a writer woken by POLLOUT always
+            // gets in; the budget is exceeded by at most one message) and the
+            // queue is under its limit.
             let queued = r.queued.fetch_add(len, Ordering::AcqRel);
-            if queued == 0 || queued + len <= crate::sock::SEND_BUDGET {
+            if queued < crate::sock::SEND_BUDGET {
                 let mut buf = Vec::with_capacity(len);
                 for p in parts {
                     buf.extend_from_slice(p);
@@ -208,16 +210,14 @@ impl Connection {
             } else {
                 r.release_budget(len);
             }
-            // Full: make the fd not writable, unless room appeared meanwhile.
+            // Full: make the fd not writable, unless room appeared meanwhile. Under
+            // the lock, so the engine's next look (after a completion) sees it.
             {
                 let mut st = r.lock();
-                r.write_blocked.store(true, Ordering::Release);
-                r.set_writable(&mut st, false, Some(app));
                 if self.shared().sock_writable() {
-                    r.write_blocked.store(false, Ordering::Release);
-                    r.set_writable(&mut st, true, None);
                     continue;
                 }
+                r.set_writable(&mut st, false, Some(app));
             }
             if nonblocking {
                 return Err(SockError::WouldBlock);

@@ -808,7 +808,6 @@ impl Conn {
             r.set_readable(&mut st, true, None);
         }
         if self.shared.sock_writable() {
-            r.write_blocked.store(false, Ordering::Release);
             r.set_writable(&mut st, true, None);
         }
     }
