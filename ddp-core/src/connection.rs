@@ -212,6 +212,16 @@ impl Connection {
         self.pool.read(buf)
     }
 
+    /// As [`read`](Self::read), but appends up to `max` octets to `dst` (a sockets
+    /// layer's own queue of messages), without an intermediate buffer.
+    pub fn read_into(
+        &mut self,
+        dst: &mut std::collections::VecDeque<u8>,
+        max: usize,
+    ) -> Option<PoolRead> {
+        self.pool.read_into(dst, max)
+    }
+
     fn check_post(&self) -> Result<(), PostError> {
         if self.state != State::Operational {
             return Err(PostError::NotOperational);

@@ -117,15 +117,31 @@ impl RecvPool {
 
     /// Copies committed octets of the first message into `buf`.
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> Option<PoolRead> {
+        self.take(buf.len(), |a, b| {
+            buf[..a.len()].copy_from_slice(a);
+            buf[a.len()..a.len() + b.len()].copy_from_slice(b);
+        })
+    }
+
+    /// Appends up to `max` committed octets of the first message to `dst`.
+    pub(crate) fn read_into(&mut self, dst: &mut VecDeque<u8>, max: usize) -> Option<PoolRead> {
+        self.take(max, |a, b| {
+            dst.extend(a);
+            dst.extend(b);
+        })
+    }
+
+    /// Removes up to `max` committed octets of the first message, handing them to
+    /// `copy` as the ring's two pieces, in order.
+    fn take(&mut self, max: usize, copy: impl FnOnce(&[u8], &[u8])) -> Option<PoolRead> {
         let m = self.msgs.front_mut()?;
         if m.committed == 0 && !m.complete {
             return None;
         }
-        let n = m.committed.min(buf.len());
+        let n = m.committed.min(max);
         let (a, b) = self.data.as_slices();
         let from_a = a.len().min(n);
-        buf[..from_a].copy_from_slice(&a[..from_a]);
-        buf[from_a..n].copy_from_slice(&b[..n - from_a]);
+        copy(&a[..from_a], &b[..n - from_a]);
         self.data.drain(..n);
         m.len -= n;
         m.committed -= n;

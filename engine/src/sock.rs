@@ -64,12 +64,29 @@ impl Inbox {
     }
 
     /// Appends octets of the newest message (the engine side).
+    #[cfg(test)]
     pub fn push(&mut self, bytes: &[u8], end_of_message: bool) {
-        self.data.extend(bytes);
+        self.fill(|data, _| {
+            data.extend(bytes);
+            Some((bytes.len(), end_of_message))
+        });
+    }
+
+    /// Lets `read` append octets of the newest message to the inbox's octets (at
+    /// most the room left, its second argument); it answers how many it appended
+    /// and whether they end the message, or `None`. Returns whether it appended.
+    pub fn fill(
+        &mut self,
+        read: impl FnOnce(&mut VecDeque<u8>, usize) -> Option<(usize, bool)>,
+    ) -> bool {
+        let room = self.room();
+        let Some((n, end_of_message)) = read(&mut self.data, room) else {
+            return false;
+        };
         match self.msgs.back_mut() {
-            Some(m) if !m.complete => m.present += bytes.len(),
+            Some(m) if !m.complete => m.present += n,
             _ => self.msgs.push_back(Meta {
-                present: bytes.len(),
+                present: n,
                 complete: false,
             }),
         }
@@ -79,6 +96,7 @@ impl Inbox {
             }
             self.complete += 1;
         }
+        true
     }
 
     /// Whether a read of `want` octets can return now: the front message is whole,

@@ -273,7 +273,7 @@ impl Worker {
         for _ in 0..16 {
             let mut progress = c.ingest(table);
             progress |= c.receive(buf);
-            progress |= c.pump(buf);
+            progress |= c.pump();
             progress |= c.transmit();
             progress |= c.report();
             any |= progress;
@@ -528,6 +528,9 @@ impl Conn {
             return false;
         }
         let Some(target) = self.core.direct_target(run) else {
+            // Bound for the receive pool (no posted buffer, no region): small reads
+            // would only cost system calls; read in full.
+            self.small_reads = false;
             return false;
         };
         // SAFETY: the target is a span of a posted receive buffer or a registered
@@ -764,7 +767,7 @@ impl Conn {
 
     /// Socket mode: moves messages from the core's receive pool into the inbox of
     /// `read()`, as far as it has room.
-    fn pump(&mut self, scratch: &mut [u8]) -> bool {
+    fn pump(&mut self) -> bool {
         let Some(r) = &self.shared.sock else {
             return false;
         };
@@ -774,15 +777,18 @@ impl Conn {
         let mut st = r.lock();
         let mut any = false;
         while self.core.readable() {
-            let room = st.inbox.room().min(scratch.len());
-            if room == 0 {
+            if st.inbox.room() == 0 {
                 st.inbox.starved = true;
                 break;
             }
-            let Some(got) = self.core.read(&mut scratch[..room]) else {
+            let core = &mut self.core;
+            let moved = st.inbox.fill(|data, room| {
+                core.read_into(data, room)
+                    .map(|got| (got.len, got.end_of_message))
+            });
+            if !moved {
                 break;
-            };
-            st.inbox.push(&scratch[..got.len], got.end_of_message);
+            }
             any = true;
         }
         any
