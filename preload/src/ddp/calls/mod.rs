@@ -104,9 +104,16 @@ unsafe fn slice<'a>(p: *const c_void, n: size_t) -> Result<&'a [u8], c_int> {
     Ok(unsafe { std::slice::from_raw_parts(p.cast(), n) })
 }
 
+/// The `cnt` iovecs at `iov` (checked as the kernel checks them), each made into a
+/// slice by `slice_of`.
+///
 /// # Safety
-/// `iov` must point at `cnt` iovecs describing writable memory.
-unsafe fn iov_mut<'a>(iov: *const iovec, cnt: c_int) -> Result<Vec<&'a mut [u8]>, c_int> {
+/// `iov` must point at `cnt` iovecs.
+unsafe fn iovecs<T>(
+    iov: *const iovec,
+    cnt: c_int,
+    slice_of: impl Fn(&iovec) -> Result<T, c_int>,
+) -> Result<Vec<T>, c_int> {
     if !(0..=libc::UIO_MAXIOV).contains(&cnt) {
         return Err(libc::EINVAL);
     }
@@ -114,30 +121,21 @@ unsafe fn iov_mut<'a>(iov: *const iovec, cnt: c_int) -> Result<Vec<&'a mut [u8]>
         return Err(libc::EFAULT);
     }
     (0..cnt as usize)
-        .map(|i| {
-            // SAFETY: `i` < cnt, within the caller's array.
-            let v = unsafe { &*iov.add(i) };
-            // SAFETY: the caller's buffer.
-            unsafe { slice_mut(v.iov_base, v.iov_len) }
-        })
+        // SAFETY: `i` < cnt, within the caller's array.
+        .map(|i| slice_of(unsafe { &*iov.add(i) }))
         .collect()
+}
+
+/// # Safety
+/// `iov` must point at `cnt` iovecs describing writable memory.
+unsafe fn iov_mut<'a>(iov: *const iovec, cnt: c_int) -> Result<Vec<&'a mut [u8]>, c_int> {
+    // SAFETY: the caller's iovecs and buffers.
+    unsafe { iovecs(iov, cnt, |v| slice_mut(v.iov_base, v.iov_len)) }
 }
 
 /// # Safety
 /// `iov` must point at `cnt` iovecs describing readable memory.
 unsafe fn iov<'a>(iov: *const iovec, cnt: c_int) -> Result<Vec<&'a [u8]>, c_int> {
-    if !(0..=libc::UIO_MAXIOV).contains(&cnt) {
-        return Err(libc::EINVAL);
-    }
-    if cnt > 0 && iov.is_null() {
-        return Err(libc::EFAULT);
-    }
-    (0..cnt as usize)
-        .map(|i| {
-            // SAFETY: `i` < cnt, within the caller's array.
-            let v = unsafe { &*iov.add(i) };
-            // SAFETY: the caller's buffer.
-            unsafe { slice(v.iov_base, v.iov_len) }
-        })
-        .collect()
+    // SAFETY: the caller's iovecs and buffers.
+    unsafe { iovecs(iov, cnt, |v| slice(v.iov_base, v.iov_len)) }
 }
