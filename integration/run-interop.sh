@@ -28,6 +28,8 @@
 #   CARGO_TARGET_DIR       cargo's target dir (default <repo>/target)
 #   ETA_INTEROP_OUT        where logs and pcaps go (default integration/cache/interop/<time>)
 #   ETA_INTEROP_COUNT      pings per rping cell (default 10)
+#   ETA_INTEROP_REPEAT     run each chosen cell this many times (default 1), as
+#                          NAME.2, NAME.3, ... after the first: to hunt flaky cells
 #   ETA_INTEROP_HOST_PORT  first host port for eta servers (default 29200)
 #   ETA_GUEST_DIR / ETA_GUEST_CTRL_PORT / ETA_GUEST_PORT_BASE / ETA_GUEST_RPING_PORT
 #                          the guest instance (default: its own runtime dir
@@ -45,6 +47,7 @@ export ETA_GUEST_PORT_BASE=${ETA_GUEST_PORT_BASE:-29000}
 export ETA_GUEST_RPING_PORT=${ETA_GUEST_RPING_PORT:-29174}
 HOST_PORT=${ETA_INTEROP_HOST_PORT:-29200}
 COUNT=${ETA_INTEROP_COUNT:-10}
+REPEAT=${ETA_INTEROP_REPEAT:-1}
 OUT=${ETA_INTEROP_OUT:-$ROOT/integration/cache/interop/$(date +%Y%m%d-%H%M%S)}
 CELL_TIMEOUT=60 # seconds, every process of a cell
 TOOLS=(eta-rping eta-rdma-client eta-rdma-server eta-ucmatose eta-perftest)
@@ -172,6 +175,9 @@ for spec in "${CELLS[@]}"; do
   fi
   IFS='|' read -r _ tool _ <<<"$spec"
   "cell_$tool" "$spec" "$i"
+  for ((r = 2; r <= REPEAT; r++)); do
+    "cell_$tool" "$name.$r|${spec#*|}" "$i"
+  done
   i=$((i + 1))
 done
 

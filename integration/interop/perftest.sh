@@ -17,7 +17,7 @@
 # perftest calibrates its clock against gettimeofday, and under TCG on a loaded
 # host the fit is sometimes too poor ("Can't produce a report", exit 1) although
 # the test ran; then the cell is run again, up to 3 times in all (see
-# perftest_again for the one other reason), and the result line says so.
+# perftest_again for the other reasons), and the result line says so.
 
 # cell_perftest SPEC INDEX
 cell_perftest() {
@@ -31,23 +31,15 @@ cell_perftest() {
 }
 
 # perftest_again: sets AGAIN to why the attempt just made should be made again, if
-# it should: perftest's clock calibration failed, or siw reported a CRC error
-# although every FPDU on the host side of the connection has a good CRC, recomputed
-# from the captured octets (seen in s2c-read-bw and c2s-write-bw, about once in 10
-# runs: the octets eta sent were right, siw saw others).
+# it should: perftest's clock calibration failed, or siw got a good connection's
+# octets wrong (siw_fault_again).
 perftest_again() {
   AGAIN=
   if grep -q "Can't produce a report" "$D/siw.err" "$D/siw.out" 2>/dev/null; then
     AGAIN="perftest could not calibrate its clock"
     return
   fi
-  new_kernel_line 'siw: crc error.*'
-  [ -n "$KLINE" ] || return
-  # Wireshark's reassembly sometimes gives up after siw's Terminate (zero windows,
-  # retransmissions); fpdu_crc.py recomputes every FPDU's CRC from the octets.
-  if python3 "$ROOT/integration/interop/fpdu_crc.py" "$D/cap.pcap" >"$D/fpdu-crc.txt" 2>&1; then
-    AGAIN="siw reported \"$KLINE\" although every FPDU on the host side has a good CRC ($(tail -1 "$D/fpdu-crc.txt"))"
-  fi
+  siw_fault_again
 }
 
 perftest_attempt() { # spec index

@@ -20,8 +20,7 @@ cell_rdma() {
   if [ "$expect" = bad-crc ]; then
     with_retries rdma_attempt rdma_again "$1" "$2"
   else
-    RETRY_NOTES=()
-    rdma_attempt "$1" "$2"
+    with_retries rdma_attempt siw_fault_again "$1" "$2"
   fi
   NEG=$(grep -o 'MPA Rev.*' "$D/eta.err" | head -1)
   cell_analyse

@@ -19,9 +19,24 @@
 
 # cell_rping SPEC INDEX
 cell_rping() {
+  local dir expect
+  IFS='|' read -r _ _ dir _ _ _ expect <<<"$1"
+  with_retries rping_attempt siw_fault_again "$1" "$2"
+  if [ "$RAN" = 1 ]; then
+    NEG=$(grep -o 'MPA Rev.*' "$D/eta.err" | head -1)
+    cell_analyse
+    rping_checks "$dir" "$expect"
+  fi
+  retry_notes
+  cell_result
+}
+
+# rping_attempt SPEC INDEX: one run of the cell; RAN=1 if both programs ran.
+rping_attempt() {
   local name dir shared eopts gopts expect
   IFS='|' read -r name _ dir shared eopts gopts expect <<<"$1"
   cell_begin "$name"
+  RAN=0
   # shellcheck disable=SC2086
   if [ "$dir" = c2s ]; then
     c2s_ports "$2"
@@ -29,18 +44,13 @@ cell_rping() {
     local secs=30
     [ "${expect#ok}" = "$expect" ] && secs=2
     c2s_run rping "$secs" rping -s $gopts -a 0.0.0.0 -p "$GPORT" -C "$COUNT" $shared -v -- \
-      "$BIN/eta-rping" -c -a 127.0.0.1 -p "$HPORT" -C "$COUNT" $shared -v -t 30 $eopts ||
-      { cell_result; return; }
+      "$BIN/eta-rping" -c -a 127.0.0.1 -p "$HPORT" -C "$COUNT" $shared -v -t 30 $eopts || return
   else
     local hport=$((HOST_PORT + $2))
     s2c_run "$hport" "$BIN/eta-rping" -s -a 127.0.0.1 -p "$hport" -C "$COUNT" $shared -v -t 30 $eopts -- \
-      rping -c $gopts -a 10.0.2.2 -p "$hport" -C "$COUNT" $shared -v ||
-      { cell_result; return; }
+      rping -c $gopts -a 10.0.2.2 -p "$hport" -C "$COUNT" $shared -v || return
   fi
-  NEG=$(grep -o 'MPA Rev.*' "$D/eta.err" | head -1)
-  cell_analyse
-  rping_checks "$dir" "$expect"
-  cell_result
+  RAN=1
 }
 
 rping_checks() { # dir expect

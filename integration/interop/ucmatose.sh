@@ -22,25 +22,35 @@
 
 # cell_ucmatose SPEC INDEX
 cell_ucmatose() {
-  local name dir shared eopts gopts expect
-  IFS='|' read -r name _ dir shared eopts gopts expect <<<"$1"
+  local shared expect
+  IFS='|' read -r _ _ _ shared _ _ expect <<<"$1"
+  with_retries ucmatose_attempt siw_fault_again "$1" "$2"
+  if [ "$RAN" = 1 ]; then
+    NEG=$(grep -o 'MPA Rev.*' "$D/eta.err" | head -1)
+    cell_analyse
+    ucmatose_checks "$shared" "$expect"
+  fi
+  retry_notes
+  cell_result
+}
+
+# ucmatose_attempt SPEC INDEX: one run of the cell; RAN=1 if both programs ran.
+ucmatose_attempt() {
+  local name dir shared eopts gopts
+  IFS='|' read -r name _ dir shared eopts gopts _ <<<"$1"
   cell_begin "$name"
+  RAN=0
   # shellcheck disable=SC2086
   if [ "$dir" = c2s ]; then
     c2s_ports "$2"
     c2s_run ucmatose 20 ucmatose -b 10.0.2.15 -p "$GPORT" $shared $gopts -- \
-      "$BIN/eta-ucmatose" -s 127.0.0.1 -p "$HPORT" -t 20 -v $shared $eopts ||
-      { cell_result; return; }
+      "$BIN/eta-ucmatose" -s 127.0.0.1 -p "$HPORT" -t 20 -v $shared $eopts || return
   else
     local hport=$((HOST_PORT + $2))
     s2c_run "$hport" "$BIN/eta-ucmatose" -b 127.0.0.1 -p "$hport" -t 20 -v $shared $eopts -- \
-      ucmatose -s 10.0.2.2 -p "$hport" $shared $gopts ||
-      { cell_result; return; }
+      ucmatose -s 10.0.2.2 -p "$hport" $shared $gopts || return
   fi
-  NEG=$(grep -o 'MPA Rev.*' "$D/eta.err" | head -1)
-  cell_analyse
-  ucmatose_checks "$shared" "$expect"
-  cell_result
+  RAN=1
 }
 
 ucmatose_checks() { # shared expect
