@@ -46,9 +46,13 @@
  *     switched keeps its registration (same events and data).
  *   - close, shutdown, dup/dup2/dup3, fcntl (O_NONBLOCK, F_DUPFD*), ioctl (FIONBIO,
  *     FIONREAD = octets of the current message that are ready), getsockname,
- *     getpeername, getsockopt/setsockopt at SOL_SOCKET/IPPROTO_TCP work (the latter
- *     on the TCP connection; SO_RCVTIMEO and SO_SNDTIMEO do not bound the waits of
- *     read and write on a DDP socket).
+ *     getpeername, getsockopt/setsockopt at SOL_SOCKET/IPPROTO_TCP work (on the TCP
+ *     connection).
+ *   - Blocking read and write calls wait as on a TCP socket: SO_RCVTIMEO and
+ *     SO_SNDTIMEO (set before or after the switch) bound the wait, then EAGAIN; a
+ *     signal handler installed with SA_RESTART does not end the wait, one without it
+ *     ends it with EINTR (with a time-out set, every handler does), and nothing of a
+ *     message is taken or lost by an interrupted call.
  *     shutdown(SHUT_WR or SHUT_RDWR) closes gracefully: queued messages first, then FIN.
  *     close() of the last fd closes gracefully in the background; if the socket was
  *     used with eta_post_*, eta_rdma_* or eta_reg_mr, close() first waits until the

@@ -22,13 +22,30 @@ pub(crate) struct Established {
     pub leftover: Vec<u8>,
 }
 
+/// Puts a socket's `SO_RCVTIMEO` back when dropped: setup borrows it, and it may
+/// be the program's own (set before the socket switched to DDP mode).
+struct KeepReadTimeout<'a> {
+    stream: &'a TcpStream,
+    kept: Option<Duration>,
+}
+
+impl Drop for KeepReadTimeout<'_> {
+    fn drop(&mut self) {
+        let _ = self.stream.set_read_timeout(self.kept);
+    }
+}
+
 /// Reads one startup frame of `kind` within `timeout`; returns the reader and the
-/// octets that followed it.
+/// octets that followed it. The socket's own read time-out is left as it was.
 fn read_frame(
     stream: &TcpStream,
     kind: FrameKind,
     timeout: Duration,
 ) -> Result<(StartupReader, Vec<u8>), Error> {
+    let _keep = KeepReadTimeout {
+        stream,
+        kept: stream.read_timeout()?,
+    };
     let deadline = Instant::now() + timeout;
     let mut reader = StartupReader::new(kind);
     let mut buf = [0u8; 1024];
@@ -54,7 +71,6 @@ fn read_frame(
             Err(e) => return Err(e.into()),
         };
         if let ReadProgress::Complete { consumed } = reader.push(&buf[..n])? {
-            stream.set_read_timeout(None)?;
             return Ok((reader, buf[consumed..n].to_vec()));
         }
     }

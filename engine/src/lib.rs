@@ -40,4 +40,4 @@ pub use eta_ddp_core::{Access, SendOptions, Stag};
 pub use eta_mpa::{LocalConfig, Negotiated, RtrType, RtrTypes};
 pub use shared::ConnState;
 pub use sock::{INBOX_BYTES, Readiness, SEND_BUDGET};
-pub use stream::{Received, SockError};
+pub use stream::{Block, Received, SockError};

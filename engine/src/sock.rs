@@ -19,13 +19,19 @@
 //! `read()`: the engine moves them out of the core's bounded receive pool; the
 //! program copies them out, one message per call. All changes to readiness and
 //! inbox happen under one mutex, on both sides, so no wake-up is lost.
+//!
+//! A blocking `read()` or `write()` does not poll that fd: it sleeps on a futex the
+//! engine bumps whenever it has changed something under the mutex. The kernel then
+//! gives the wait the semantics of a blocking socket call: a signal handler
+//! installed with `SA_RESTART` does not end it, one without ends it with `EINTR`,
+//! and with a time-out (`SO_RCVTIMEO`, `SO_SNDTIMEO`) every handler ends it.
 
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::sys;
 
@@ -179,6 +185,11 @@ pub struct Readiness {
     state: Mutex<SockState>,
     /// Octets of copied messages queued and not yet sent.
     pub(crate) queued: AtomicUsize,
+    /// Bumped, under the state lock, after every change the engine makes; blocked
+    /// calls sleep on it (a futex).
+    changes: AtomicU32,
+    /// Calls sleeping on `changes`.
+    sleepers: AtomicU32,
 }
 
 impl Readiness {
@@ -199,6 +210,8 @@ impl Readiness {
                 eof: false,
             }),
             queued: AtomicUsize::new(0),
+            changes: AtomicU32::new(0),
+            sleepers: AtomicU32::new(0),
         };
         let mut st = r.lock();
         r.set_writable(&mut st, false, Some(app.as_raw_fd()));
@@ -260,6 +273,7 @@ impl Readiness {
         self.set_readable(st, true, None);
         st.over = true;
         sys::shutdown(self.engine.as_raw_fd(), libc::SHUT_RDWR);
+        self.wake_sleepers(st);
     }
 
     /// The peer closed gracefully: end of stream after the messages present.
@@ -274,6 +288,40 @@ impl Readiness {
     /// Whether the peer's end of stream was signalled.
     pub(crate) fn eof(st: &SockState) -> bool {
         st.eof || st.over
+    }
+
+    /// Wakes the calls sleeping in [`Readiness::sleep`] (the engine changed
+    /// something; `_st` proves the state lock is held, which is what makes the
+    /// change and the wake-up one step for a sleeper).
+    pub(crate) fn wake_sleepers(&self, _st: &mut SockState) {
+        self.changes.fetch_add(1, Ordering::SeqCst);
+        if self.sleepers.load(Ordering::SeqCst) > 0 {
+            sys::futex_wake_all(&self.changes);
+        }
+    }
+
+    /// Releases `st` (under which the caller found nothing to do) and sleeps until
+    /// the engine changes something ([`Readiness::wake_sleepers`]), `deadline`
+    /// passes (`TimedOut`), or a signal handler ends the wait (`Interrupted`; see
+    /// the module docs for which do). The caller looks again after `Ok`.
+    pub(crate) fn sleep(
+        &self,
+        st: MutexGuard<'_, SockState>,
+        deadline: Option<Instant>,
+    ) -> io::Result<()> {
+        let seen = self.changes.load(Ordering::SeqCst);
+        let timeout = match deadline {
+            None => None,
+            Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => Some(left),
+                _ => return Err(io::ErrorKind::TimedOut.into()),
+            },
+        };
+        self.sleepers.fetch_add(1, Ordering::SeqCst);
+        drop(st);
+        let r = sys::futex_wait(&self.changes, seen, timeout);
+        self.sleepers.fetch_sub(1, Ordering::SeqCst);
+        r
     }
 
     /// Waits until the program's fd `app` reports one of `events`

@@ -6,7 +6,7 @@ use std::net::TcpStream;
 use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use eta_ddp_core::{Access, ConnId, LocalBuffer, Scope, SendOptions, Stag};
 
@@ -56,6 +56,39 @@ impl std::fmt::Display for SockError {
 
 impl std::error::Error for SockError {}
 
+/// How long a socket-mode call ([`Connection::recv_message`],
+/// [`Connection::send_message`]) may wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Block {
+    /// Not at all (`O_NONBLOCK`, `MSG_DONTWAIT`): `WouldBlock` at once.
+    Never,
+    /// Until the call can complete. A signal handler installed with `SA_RESTART`
+    /// does not end the wait; one without it ends it with `Interrupted` (`EINTR`).
+    Forever,
+    /// At most this long (`SO_RCVTIMEO`, `SO_SNDTIMEO`), then `WouldBlock`
+    /// (`EAGAIN`); any signal handler ends the wait with `Interrupted`.
+    For(Duration),
+}
+
+impl Block {
+    /// When the wait ends at the latest, counted from now.
+    fn deadline(self) -> Option<Instant> {
+        match self {
+            Self::For(t) => Instant::now().checked_add(t),
+            _ => None,
+        }
+    }
+}
+
+/// Maps the end of an unsuccessful [`Readiness::sleep`] to the call's error.
+fn woke(e: std::io::Error, ended: impl FnOnce() -> SockError) -> SockError {
+    match e.kind() {
+        std::io::ErrorKind::Interrupted => SockError::Interrupted,
+        std::io::ErrorKind::TimedOut => SockError::WouldBlock,
+        _ => ended(),
+    }
+}
+
 /// What a [`Connection::recv_message`] returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Received {
@@ -96,20 +129,21 @@ impl Connection {
     /// Socket mode: copies the next octets of the oldest Send message that arrived
     /// with no receive posted. One call never returns octets of two messages; a
     /// message that fits is returned whole; a longer one over several calls.
-    /// Without `nonblocking` it waits for a message (or its first `buffer` octets);
-    /// `peek` leaves the octets in place. `len` 0 without `end_of_message` is the
-    /// end of the stream (the peer closed gracefully, or this end closed). `app` is
-    /// the program's fd of the call (the pollable end of [`Readiness::new`]).
+    /// Unless `block` is [`Block::Never`] it waits for a message (or its first
+    /// `buffer` octets); `peek` leaves the octets in place. `len` 0 without
+    /// `end_of_message` is the end of the stream (the peer closed gracefully, or
+    /// this end closed). `app` is the program's fd of the call (the pollable end of
+    /// [`Readiness::new`]).
     pub fn recv_message(
         &self,
         app: RawFd,
         bufs: &mut [&mut [u8]],
         peek: bool,
-        nonblocking: bool,
+        block: Block,
     ) -> Result<Received, SockError> {
         let r = self.readiness()?;
         let want: usize = bufs.iter().map(|b| b.len()).sum();
-        let mut idle_wakes = 0u32;
+        let deadline = block.deadline();
         loop {
             let mut st = r.lock();
             if st.inbox.ready_for(want) || (want == 0 && st.inbox.front_len() > 0) {
@@ -138,21 +172,11 @@ impl Connection {
             }
             let readable = self.shared().sock_readable(&st);
             r.set_readable(&mut st, readable, Some(app));
-            drop(st);
-            if nonblocking {
+            if block == Block::Never {
                 return Err(SockError::WouldBlock);
             }
-            if idle_wakes > 0 {
-                // The fd is readable for a completion, not a message: do not spin.
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            match Readiness::wait(app, libc::POLLIN, None) {
-                Ok(_) => idle_wakes += 1,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
-                    return Err(SockError::Interrupted);
-                }
-                Err(_) => return Err(self.ended()),
-            }
+            r.sleep(st, deadline)
+                .map_err(|e| woke(e, || self.ended()))?;
         }
     }
 
@@ -165,20 +189,21 @@ impl Connection {
 
     /// Socket mode: sends the concatenation of `parts` as one Send message, copied
     /// (the parts are free again on return); no completion is reported for it.
-    /// Without `nonblocking` it waits while the send budget or queue is full. `app`
-    /// is the program's fd of the call.
+    /// Unless `block` is [`Block::Never`] it waits while the send budget or queue
+    /// is full. `app` is the program's fd of the call.
     pub fn send_message(
         &self,
         app: RawFd,
         parts: &[&[u8]],
         opts: SendOptions,
-        nonblocking: bool,
+        block: Block,
     ) -> Result<usize, SockError> {
         let r = self.readiness()?;
         let len: usize = parts.iter().map(|p| p.len()).sum();
         if u32::try_from(len).is_err() {
             return Err(SockError::TooLong);
         }
+        let deadline = block.deadline();
         loop {
             if self.state() != ConnState::Open {
                 return Err(self.ended());
@@ -212,23 +237,16 @@ impl Connection {
             }
             // Full: make the fd not writable, unless room appeared meanwhile. Under
             // the lock, so the engine's next look (after a completion) sees it.
-            {
-                let mut st = r.lock();
-                if self.shared().sock_writable() {
-                    continue;
-                }
-                r.set_writable(&mut st, false, Some(app));
+            let mut st = r.lock();
+            if self.shared().sock_writable() {
+                continue;
             }
-            if nonblocking {
+            r.set_writable(&mut st, false, Some(app));
+            if block == Block::Never {
                 return Err(SockError::WouldBlock);
             }
-            match Readiness::wait(app, libc::POLLOUT, None) {
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
-                    return Err(SockError::Interrupted);
-                }
-                Err(_) => return Err(self.ended()),
-            }
+            r.sleep(st, deadline)
+                .map_err(|e| woke(e, || self.ended()))?;
         }
     }
 

@@ -1,9 +1,10 @@
 //! Thin wrappers over the Linux calls the engine needs that `std` does not offer:
-//! epoll, eventfd, `writev` of raw iovecs, TCP options, CPU affinity. Every `unsafe`
+//! epoll, eventfd, `writev` of raw iovecs, TCP options, CPU affinity, futexes. Every `unsafe`
 //! of the engine's I/O is here, each with its reason.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
 fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
@@ -389,4 +390,53 @@ pub fn linger_reset(fd: RawFd) {
             std::mem::size_of::<libc::linger>() as libc::socklen_t,
         )
     };
+}
+
+/// Sleeps while `word` holds `expected` (a private `FUTEX_WAIT`), at most `timeout`
+/// (`None`: no limit). `Ok` when woken, or at once when `word` no longer holds
+/// `expected`; `TimedOut` when the time is up; `Interrupted` when a signal handler
+/// ran. The kernel gives the wait a blocking socket call's semantics: without a
+/// time-out it restarts the wait after a handler installed with `SA_RESTART` (and
+/// reports `Interrupted` after one without it); with a time-out every handler ends
+/// it, as `SO_RCVTIMEO` does for `recv`.
+pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> io::Result<()> {
+    let ts = timeout.map(|t| libc::timespec {
+        tv_sec: t.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+        tv_nsec: t.subsec_nanos() as libc::c_long,
+    });
+    let tsp = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: FUTEX_WAIT reads the u32 behind `word` (alive for the call) and the
+    // optional relative timespec, a live local or null.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            expected,
+            tsp,
+        )
+    };
+    if r == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EAGAIN) => Ok(()),
+        _ => Err(e),
+    }
+}
+
+/// Wakes every thread sleeping in [`futex_wait`] on `word`.
+pub fn futex_wake_all(word: &AtomicU32) {
+    // SAFETY: FUTEX_WAKE only uses the address of `word` as a key.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            i32::MAX,
+        );
+    }
 }

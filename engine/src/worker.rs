@@ -795,8 +795,8 @@ impl Conn {
     }
 
     /// Socket mode: brings the program's fd up to date (readable, writable, end of
-    /// stream, hang-up). Only turns conditions on; the program's side turns them off
-    /// when it consumed them, under the same lock.
+    /// stream, hang-up) and wakes blocked calls. Only turns conditions on; the
+    /// program's side turns them off when it consumed them, under the same lock.
     fn update_sock(&self) {
         let Some(r) = &self.shared.sock else {
             return;
@@ -816,6 +816,9 @@ impl Conn {
         if self.shared.sock_writable() {
             r.set_writable(&mut st, true, None);
         }
+        // Messages moved into the inbox, budget released, end of stream: a
+        // blocked read() or write() looks again.
+        r.wake_sleepers(&mut st);
     }
 
     /// The TCP connection is gone: flush everything with error completions.

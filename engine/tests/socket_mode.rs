@@ -6,7 +6,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
-use eta_engine::{Connection, Options, Readiness, SendOptions, SockError};
+use eta_engine::{Block, Connection, Options, Readiness, SendOptions, SockError};
 
 fn revents(fd: RawFd) -> libc::c_short {
     let mut p = libc::pollfd {
@@ -58,7 +58,7 @@ fn pair() -> (Connection, OwnedFd, Connection, OwnedFd) {
 
 fn recv_all(c: &Connection, fd: &OwnedFd, buf: &mut [u8]) -> (usize, bool) {
     let r = c
-        .recv_message(fd.as_raw_fd(), &mut [buf], false, false)
+        .recv_message(fd.as_raw_fd(), &mut [buf], false, Block::Forever)
         .unwrap();
     (r.len, r.end_of_message)
 }
@@ -69,12 +69,17 @@ fn messages_keep_their_boundaries() {
     assert_eq!(wait_for(rc.as_raw_fd(), libc::POLLOUT), libc::POLLOUT);
     // Nothing to read yet: not readable, and a non-blocking read says so.
     assert_eq!(
-        s.recv_message(rs.as_raw_fd(), &mut [&mut [0u8; 8][..]], false, true),
+        s.recv_message(
+            rs.as_raw_fd(),
+            &mut [&mut [0u8; 8][..]],
+            false,
+            Block::Never
+        ),
         Err(SockError::WouldBlock)
     );
     for m in [&b"first"[..], b"second message", &[7u8; 100_000]] {
         assert_eq!(
-            c.send_message(rc.as_raw_fd(), &[m], SendOptions::default(), false),
+            c.send_message(rc.as_raw_fd(), &[m], SendOptions::default(), Block::Forever),
             Ok(m.len())
         );
     }
@@ -82,7 +87,7 @@ fn messages_keep_their_boundaries() {
         rc.as_raw_fd(),
         &[b"gath", b"ered"],
         SendOptions::default(),
-        false,
+        Block::Forever,
     )
     .unwrap();
     assert_ne!(wait_for(rs.as_raw_fd(), libc::POLLIN) & libc::POLLIN, 0);
@@ -92,7 +97,7 @@ fn messages_keep_their_boundaries() {
     // A short read returns the rest next time; peek leaves it in place.
     let mut small = [0u8; 6];
     let r = s
-        .recv_message(rs.as_raw_fd(), &mut [&mut small[..]], true, false)
+        .recv_message(rs.as_raw_fd(), &mut [&mut small[..]], true, Block::Forever)
         .unwrap();
     assert_eq!((r.len, r.end_of_message, &small), (6, false, b"second"));
     assert_eq!(recv_all(&s, &rs, &mut small), (6, false));
@@ -114,14 +119,14 @@ fn a_graceful_close_is_end_of_stream() {
         rc.as_raw_fd(),
         &[b"last words"],
         SendOptions::default(),
-        false,
+        Block::Forever,
     )
     .unwrap();
     c.close();
     let mut buf = [0u8; 64];
     assert_eq!(recv_all(&s, &rs, &mut buf), (10, true));
     let r = s
-        .recv_message(rs.as_raw_fd(), &mut [&mut buf[..]], false, false)
+        .recv_message(rs.as_raw_fd(), &mut [&mut buf[..]], false, Block::Forever)
         .unwrap();
     assert_eq!((r.len, r.end_of_message), (0, false), "end of stream");
     let ev = wait_for(rs.as_raw_fd(), libc::POLLRDHUP);
@@ -129,8 +134,13 @@ fn a_graceful_close_is_end_of_stream() {
     // Writing after the peer closed fails (EPIPE), and never blocks.
     assert!(s.wait_released(Some(Duration::from_secs(10))));
     assert_eq!(
-        s.send_message(rs.as_raw_fd(), &[b"x"], SendOptions::default(), false)
-            .map_err(SockError::errno),
+        s.send_message(
+            rs.as_raw_fd(),
+            &[b"x"],
+            SendOptions::default(),
+            Block::Forever
+        )
+        .map_err(SockError::errno),
         Err(libc::EPIPE)
     );
 }
@@ -143,7 +153,7 @@ fn a_reset_hangs_up_with_the_reason() {
     assert_ne!(ev & libc::POLLHUP, 0);
     let mut buf = [0u8; 8];
     let e = c
-        .recv_message(rc.as_raw_fd(), &mut [&mut buf[..]], false, false)
+        .recv_message(rc.as_raw_fd(), &mut [&mut buf[..]], false, Block::Forever)
         .unwrap_err();
     assert_eq!(e.errno(), libc::ECONNRESET, "{e}");
     assert!(s.wait_released(Some(Duration::from_secs(10))));
@@ -158,7 +168,12 @@ fn a_full_send_budget_makes_the_fd_unwritable_until_it_drains() {
     // TCP buffers take some first).
     let mut sent = 0usize;
     loop {
-        match c.send_message(rc.as_raw_fd(), &[&chunk], SendOptions::default(), true) {
+        match c.send_message(
+            rc.as_raw_fd(),
+            &[&chunk],
+            SendOptions::default(),
+            Block::Never,
+        ) {
             Ok(n) => sent += n,
             Err(SockError::WouldBlock) => break,
             Err(e) => panic!("{e}"),
@@ -193,8 +208,13 @@ fn a_slow_reader_of_many_messages_loses_none() {
             let len = 16 + (i as usize * 7919) % 20_000;
             let mut m = vec![(i % 251) as u8; len];
             m[..4].copy_from_slice(&i.to_be_bytes());
-            c.send_message(rc.as_raw_fd(), &[&m], SendOptions::default(), false)
-                .unwrap();
+            c.send_message(
+                rc.as_raw_fd(),
+                &[&m],
+                SendOptions::default(),
+                Block::Forever,
+            )
+            .unwrap();
         }
         (c, rc)
     });
@@ -215,4 +235,76 @@ fn a_slow_reader_of_many_messages_loses_none() {
         );
     }
     let _ = sender.join().unwrap();
+}
+
+#[test]
+fn blocked_calls_sleep_until_something_changes_or_their_time_is_up() {
+    let (c, rc, s, rs) = pair();
+    let mut buf = [0u8; 64];
+    // Nothing arrives: a bounded read ends with WouldBlock (EAGAIN, as SO_RCVTIMEO).
+    assert_eq!(
+        s.recv_message(
+            rs.as_raw_fd(),
+            &mut [&mut buf[..]],
+            false,
+            Block::For(Duration::from_millis(50))
+        ),
+        Err(SockError::WouldBlock)
+    );
+    // A reader asleep with no limit wakes when the message arrives.
+    let late = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        c.send_message(
+            rc.as_raw_fd(),
+            &[b"late"],
+            SendOptions::default(),
+            Block::Forever,
+        )
+        .unwrap();
+        (c, rc)
+    });
+    let r = s
+        .recv_message(rs.as_raw_fd(), &mut [&mut buf[..]], false, Block::Forever)
+        .unwrap();
+    assert_eq!(
+        (r.len, r.end_of_message, &buf[..4]),
+        (4, true, &b"late"[..])
+    );
+    let (c, rc) = late.join().unwrap();
+    // Nobody reads: a bounded write ends with WouldBlock once the budget is full.
+    let chunk = vec![3u8; 1 << 20];
+    let mut sent = 0usize;
+    loop {
+        match c.send_message(
+            rc.as_raw_fd(),
+            &[&chunk],
+            SendOptions::default(),
+            Block::For(Duration::from_millis(100)),
+        ) {
+            Ok(n) => sent += n,
+            Err(SockError::WouldBlock) => break,
+            Err(e) => panic!("{e}"),
+        }
+        assert!(sent < 1 << 30, "the send budget never filled");
+    }
+    // A writer asleep with no limit wakes when the reader makes room.
+    let writer = std::thread::spawn(move || {
+        c.send_message(
+            rc.as_raw_fd(),
+            &[b"after the wait"],
+            SendOptions::default(),
+            Block::Forever,
+        )
+        .unwrap();
+        (c, rc)
+    });
+    let mut big = vec![0u8; 1 << 20];
+    let mut got = 0usize;
+    while got < sent {
+        got += recv_all(&s, &rs, &mut big).0;
+    }
+    assert_eq!(got, sent);
+    assert_eq!(recv_all(&s, &rs, &mut big), (14, true));
+    assert_eq!(&big[..14], b"after the wait");
+    writer.join().unwrap();
 }

@@ -80,6 +80,7 @@ fn every_ddp_program_compiles_cleanly_and_links_libeta() {
         "ddp_fork_exec",
         "ddp_threads",
         "ddp_errors",
+        "ddp_signals",
     ] {
         let exe = build(name, dir.path());
         let needed = needed_libraries(&exe);
@@ -254,6 +255,28 @@ fn threads_share_one_socket_without_tearing_messages() {
         "ddp_threads server",
         &["server: 2400 messages, whole and in order per thread"],
     );
+}
+
+#[test]
+fn signals_and_time_outs_end_blocking_calls_as_on_sockets() {
+    let dir = TempDir::new("ddp-signals");
+    let exe = build("ddp_signals", dir.path());
+    let (server, clients) = pair(&exe, &["server"], &[&[]], dir.path());
+    let c = &clients[0];
+    c.assert_lines(
+        "ddp_signals client",
+        &[
+            "ok: SA_RESTART: a blocking read went on waiting through 10 signals and returned the message",
+            "ok: read(s, buf, sizeof buf) -> -1 errno EINTR",
+            "ok: without SA_RESTART: the signal ends a blocking read with EINTR; the socket works on",
+            "ok: read(s, buf, sizeof buf) -> -1 errno EAGAIN",
+            "ok: SO_RCVTIMEO: a read with nothing to read waits its 200 ms, then EAGAIN; the socket works on",
+            "ok: SO_SNDTIMEO: a write the peer does not make room for within 200 ms -> EAGAIN; every message taken before came back",
+            "ok: SO_RCVTIMEO set before connect holds after the switch to DDP mode",
+        ],
+    );
+    assert_checks(c, "ddp_signals client", 7);
+    server.assert_success("ddp_signals server");
 }
 
 #[test]

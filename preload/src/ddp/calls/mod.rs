@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use eta_engine::{Connection, SendOptions};
+use eta_engine::{Block, Connection, SendOptions, SockError};
 use libc::{
     c_int, c_uint, c_ulong, c_void, iovec, mmsghdr, msghdr, off_t, off64_t, size_t, sockaddr,
     socklen_t, ssize_t, timespec,
@@ -73,6 +73,37 @@ fn open_conn(fd: c_int, s: &DdpSocket, nonblock: bool) -> Result<Arc<Connection>
     match s.conn() {
         Some(c) => Ok(Arc::clone(c)),
         None => Err(s.failure().map_or(libc::ENOTCONN, |f| f.0)),
+    }
+}
+
+/// How long a blocking read (`SO_RCVTIMEO`) or write (`SO_SNDTIMEO`, `opt`) on
+/// switched socket `s` may wait: as long as the option, kept on the TCP socket
+/// (where `setsockopt` put it, before or after the switch), says; 0 is no limit.
+fn block(s: &DdpSocket, opt: c_int) -> Block {
+    let Some(tcp) = s.tcp_fd() else {
+        return Block::Forever;
+    };
+    let mut tv = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 0,
+    };
+    let mut len = std::mem::size_of::<libc::timeval>() as socklen_t;
+    // SAFETY: getsockopt writes at most `len` octets into the live local `tv`.
+    let r = unsafe {
+        real::getsockopt::call(
+            tcp,
+            libc::SOL_SOCKET,
+            opt,
+            (&mut tv as *mut libc::timeval).cast(),
+            &mut len,
+        )
+    };
+    let t = std::time::Duration::from_secs(u64::try_from(tv.tv_sec).unwrap_or(0))
+        + std::time::Duration::from_micros(u64::try_from(tv.tv_usec).unwrap_or(0));
+    if r != 0 || t.is_zero() {
+        Block::Forever
+    } else {
+        Block::For(t)
     }
 }
 

@@ -14,9 +14,16 @@ fn recv_msg(
     }
     let nonblock = s.nonblock.load(Ordering::Acquire) || flags & libc::MSG_DONTWAIT != 0;
     let conn = open_conn(fd, s, nonblock)?;
-    conn.recv_message(fd, bufs, flags & libc::MSG_PEEK != 0, nonblock)
-        .map(|r| (r.len, r.end_of_message))
-        .map_err(|e| e.errno())
+    let peek = flags & libc::MSG_PEEK != 0;
+    // The time-out is looked up only when the call has to wait.
+    match conn.recv_message(fd, bufs, peek, Block::Never) {
+        Err(SockError::WouldBlock) if !nonblock => {
+            conn.recv_message(fd, bufs, peek, block(s, libc::SO_RCVTIMEO))
+        }
+        r => r,
+    }
+    .map(|r| (r.len, r.end_of_message))
+    .map_err(|e| e.errno())
 }
 
 /// The common receive path: `bufs` from the caller, `kernel` for a socket that

@@ -16,8 +16,15 @@ fn send_msg(fd: c_int, s: &DdpSocket, parts: &[&[u8]], flags: c_int) -> Result<u
         // messages).
         return Ok(0);
     }
-    conn.send_message(fd, parts, SendOptions::default(), nonblock)
-        .map_err(|e| e.errno())
+    let opts = SendOptions::default();
+    // The time-out is looked up only when the call has to wait.
+    match conn.send_message(fd, parts, opts, Block::Never) {
+        Err(SockError::WouldBlock) if !nonblock => {
+            conn.send_message(fd, parts, opts, block(s, libc::SO_SNDTIMEO))
+        }
+        r => r,
+    }
+    .map_err(|e| e.errno())
 }
 
 fn send_path(
