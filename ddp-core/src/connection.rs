@@ -169,8 +169,10 @@ impl Connection {
         self.state
     }
 
-    /// Whether at least one FPDU was received and validated (RFC 5044 §7.1.2 rule 4:
-    /// an MPA responder must not send FPDUs before that).
+    /// Whether at least one FPDU was received (RFC 5044 §7.1.2 rule 4: an MPA
+    /// responder must not send FPDUs before that). One that was refused (a bad CRC,
+    /// a header in error) counts: the peer has entered Full Operation, and the
+    /// Terminate that reports the error may go.
     pub fn has_received_fpdu(&self) -> bool {
         self.rx.received_fpdu
     }
@@ -434,6 +436,7 @@ impl Connection {
     pub fn mpa_error(&mut self, err: impl Into<crate::error::LlpError>) {
         let err = err.into();
         self.rx.reset_segment();
+        self.rx.received_fpdu = true;
         self.fail(TermPlan::bare(TerminateReason::Llp(err)));
     }
 

@@ -829,6 +829,7 @@ impl Connection {
     /// control messages, or sends the Terminate for a violation found earlier.
     pub fn recv_end(&mut self) {
         let cur = std::mem::replace(&mut self.rx.cur, Cur::Idle);
+        self.rx.received_fpdu = true;
         if let Some(plan) = self.rx.pending_error.take() {
             self.fail(plan);
             return;
@@ -841,7 +842,6 @@ impl Connection {
             self.fail(TermPlan::bare(TerminateReason::DdpLocalCatastrophic));
             return;
         }
-        self.rx.received_fpdu = true;
         match cur {
             Cur::Idle | Cur::Discard { .. } | Cur::Write { .. } => {}
             Cur::Send {

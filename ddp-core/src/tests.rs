@@ -809,9 +809,12 @@ fn received_terminate_is_decoded_both_layouts() {
 #[test]
 fn mpa_error_gives_llp_terminate_and_beats_header_errors() {
     let mut h = harness(|_| {});
+    assert!(!h.c.has_received_fpdu());
     // A bad header, then the CRC of that FPDU fails: the LLP error wins.
     let _ = h.c.recv_header(19, &send(7, 0, true, b"")[..18]);
     h.c.mpa_error(eta_mpa::ErrorCode::CrcError);
+    // The refused FPDU counts as received: a Responder may send its Terminate.
+    assert!(h.c.has_received_fpdu());
     let t = expect_error(&mut h.c, TerminateReason::Llp(LlpError::CrcError));
     assert!(t.ddp_header.is_none() && t.rdma_header.is_none());
     // No more placement after the error.

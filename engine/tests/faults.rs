@@ -427,3 +427,52 @@ fn trailers_split_across_reads_are_reassembled() {
     }
     assert_eq!(conn.state(), ConnState::Open, "{:?}", conn.error());
 }
+
+#[test]
+fn responder_answers_a_bad_first_fpdu_with_a_terminate() {
+    // RFC 5044 lets the Responder send once it has received the Initiator's first
+    // FPDU; one that fails its CRC was received too, and the Initiator must learn
+    // why the connection ends.
+    let listener = Listener::bind("127.0.0.1:0", Options::default()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = thread::spawn(move || {
+        let mut s = TcpStream::connect(addr).unwrap();
+        let req = negotiate::request(&LocalConfig::default(), &[])
+            .unwrap()
+            .to_vec()
+            .unwrap();
+        s.write_all(&req).unwrap();
+        let mut r = StartupReader::new(FrameKind::Reply);
+        let mut buf = [0u8; 600];
+        loop {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0);
+            if let ReadProgress::Complete { consumed } = r.push(&buf[..n]).unwrap() {
+                assert_eq!(consumed, n, "the Responder sent before the first FPDU");
+                break;
+            }
+        }
+        s.write_all(&untagged_fpdu(3, 0, 1, b"first and corrupted", false))
+            .unwrap();
+        s.set_read_timeout(T).unwrap();
+        let mut sent = Vec::new();
+        s.read_to_end(&mut sent).unwrap();
+        sent
+    });
+    let conn = listener.accept().unwrap();
+    let sent = client.join().unwrap();
+    let got = fpdus(&sent);
+    assert!(
+        got.iter().all(|(_, good)| *good),
+        "every FPDU eta sent has a good CRC"
+    );
+    let (term, _) = got.last().expect("a Terminate");
+    assert_eq!(term[1] & 0x0f, 7, "RDMAP opcode Terminate");
+    assert_eq!(&term[18..20], &[0x20, 0x02], "LLP / MPA / CRC error");
+    wait_state(&conn, ConnState::Failed);
+    assert!(
+        conn.error().unwrap().contains("CrcError"),
+        "{:?}",
+        conn.error()
+    );
+}

@@ -1,7 +1,15 @@
 //! Helpers around one eta [`Connection`] shared by the interop tools: address
 //! resolution, the "connected ..." line, completion waits that name what was
 //! awaited, and a graceful close.
+//!
+//! Every connection of a tool gets the same two completion queues
+//! ([`separate_cqs`] on the common options, as a program with one CQ pair for all
+//! its QPs has them), so the waits here take a connection's own completions: one of
+//! another connection that comes first is kept for it (per thread) until it asks.
 
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
@@ -131,11 +139,62 @@ fn timed_out(what: &str, timeout: Duration, conn: &Connection) -> String {
     )
 }
 
+thread_local! {
+    /// Completions taken from a shared queue while another connection waited:
+    /// by (connection id, receive queue or not), in arrival order.
+    static KEPT: RefCell<HashMap<(u64, bool), VecDeque<Completion>>> =
+        RefCell::new(HashMap::new());
+}
+
+/// Keeps `c`, taken from a `recv` (or send) queue, for its own connection.
+fn keep(c: Completion, recv: bool) {
+    KEPT.with(|k| {
+        k.borrow_mut()
+            .entry((c.conn, recv))
+            .or_default()
+            .push_back(c)
+    });
+}
+
+/// The next completion of `conn` on its receive (`recv`) or send queue, without
+/// waiting: one kept for it, or the first of its own on the queue (those of other
+/// connections met on the way are kept for them).
+fn poll_own(conn: &Connection, recv: bool) -> Option<Completion> {
+    let key = (conn.id(), recv);
+    if let Some(c) = KEPT.with(|k| k.borrow_mut().get_mut(&key).and_then(VecDeque::pop_front)) {
+        return Some(c);
+    }
+    let cq = if recv { conn.recv_cq() } else { conn.send_cq() };
+    while let Some(c) = cq.poll() {
+        if c.conn == conn.id() {
+            return Some(c);
+        }
+        keep(c, recv);
+    }
+    None
+}
+
+/// As [`poll_own`], waiting up to `timeout` (`Ok(None)` when it passes).
+fn wait_own(conn: &Connection, recv: bool, timeout: Duration) -> io::Result<Option<Completion>> {
+    let deadline = Instant::now() + timeout;
+    let cq = if recv { conn.recv_cq() } else { conn.send_cq() };
+    loop {
+        if let Some(c) = poll_own(conn, recv) {
+            return Ok(Some(c));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        match cq.wait(Some(left))? {
+            None => return Ok(None),
+            Some(c) if c.conn == conn.id() => return Ok(Some(c)),
+            Some(c) => keep(c, recv),
+        }
+    }
+}
+
 /// Waits for the next completion of `conn`'s receive (`recv`) or send queue; a
 /// time-out or an unsuccessful completion is an error that names `what`.
 pub fn wait_cq(conn: &Connection, recv: bool, what: &str, timeout: Duration) -> Res<Completion> {
-    let cq = if recv { conn.recv_cq() } else { conn.send_cq() };
-    match cq.wait(Some(timeout)) {
+    match wait_own(conn, recv, timeout) {
         Err(e) => Err(format!("waiting for {what}: {e}")),
         Ok(None) => Err(timed_out(what, timeout, conn)),
         Ok(Some(c)) if c.status != CompletionStatus::Success => Err(status_error(&c, what, conn)),
@@ -162,7 +221,7 @@ pub fn wait_send_op(
 /// Takes every completion already on the send queue; all must be successful.
 pub fn drain_send_cq(conn: &Connection) -> Res<usize> {
     let mut n = 0;
-    while let Some(c) = conn.send_cq().poll() {
+    while let Some(c) = poll_own(conn, false) {
         if c.status != CompletionStatus::Success {
             return Err(status_error(&c, "a queued send", conn));
         }
@@ -182,7 +241,7 @@ pub fn wait_recv_or_close(
     let deadline = Instant::now() + timeout;
     let mut gone_since: Option<Instant> = None;
     let c = loop {
-        match conn.recv_cq().wait(Some(Duration::from_millis(100))) {
+        match wait_own(conn, true, Duration::from_millis(100)) {
             Err(e) => return Err(format!("waiting for {what}: {e}")),
             Ok(Some(c)) => break c,
             Ok(None) => {}

@@ -37,6 +37,18 @@ fn describe(o: &Output, stderr: &str) -> Ran {
 /// Runs the server until it says it listens (a probe connection would count as a
 /// failed MPA setup), then the client; both must succeed.
 fn pair(server: (&str, Vec<String>), client: (&str, Vec<String>)) -> (Ran, Ran) {
+    let (srv, cli) = server_and(server, || {
+        let cli = Command::new(client.0).args(&client.1).output().unwrap();
+        describe(&cli, &String::from_utf8_lossy(&cli.stderr))
+    });
+    assert!(cli.ok, "client failed:\n{}", cli.text);
+    assert!(srv.ok, "server failed:\n{}", srv.text);
+    (srv, cli)
+}
+
+/// Runs the server until it says it listens, then `client`; returns what the
+/// server printed when it ended, and what `client` returned.
+fn server_and<T>(server: (&str, Vec<String>), client: impl FnOnce() -> T) -> (Ran, T) {
     let mut srv = Command::new(server.0)
         .args(&server.1)
         .stdout(Stdio::piped())
@@ -58,13 +70,9 @@ fn pair(server: (&str, Vec<String>), client: (&str, Vec<String>)) -> (Ran, Ran) 
     });
     rx.recv_timeout(Duration::from_secs(10))
         .expect("the server did not start listening");
-    let cli = Command::new(client.0).args(&client.1).output().unwrap();
-    let cli = describe(&cli, &String::from_utf8_lossy(&cli.stderr));
+    let cli = client();
     let out = srv.wait_with_output().unwrap();
-    let srv = describe(&out, &reader.join().unwrap());
-    assert!(cli.ok, "client failed:\n{}", cli.text);
-    assert!(srv.ok, "server failed:\n{}", srv.text);
-    (srv, cli)
+    (describe(&out, &reader.join().unwrap()), cli)
 }
 
 fn args(a: &str, port: u16) -> Vec<String> {
@@ -110,6 +118,65 @@ fn ucmatose_many_connections_both_roles_check_their_data() {
     let n = srv.text.matches("5 replies equal to the last").count();
     assert_eq!(n, 4, "{}", srv.text);
     assert!(cli.text.contains("return status 0"));
+}
+
+#[test]
+fn ucmatose_server_sorts_out_completions_of_connections_sharing_its_queues() {
+    // ucmatose's client (on siw) may send the replies of one connection before
+    // those of another; the eta server, whose connections share one receive
+    // completion queue, must still check each reply against its own connection.
+    use eta_engine::{Connection, Options, SendOptions};
+    let port = free_port();
+    let (srv, ()) = server_and(
+        (
+            env!("CARGO_BIN_EXE_eta-ucmatose"),
+            args("-b 127.0.0.1 -c 2 -C 4 -S 100 -v -t 20", port),
+        ),
+        || {
+            let t = Some(Duration::from_secs(20));
+            let conns: Vec<Connection> = (0..2)
+                .map(|_| {
+                    let c = Connection::connect(("127.0.0.1", port), Options::default()).unwrap();
+                    for i in 0..4 {
+                        c.post_recv(i, vec![0; 100]).unwrap();
+                    }
+                    c
+                })
+                .collect();
+            let last: Vec<Vec<u8>> = conns
+                .iter()
+                .map(|c| {
+                    let mut last = Vec::new();
+                    for _ in 0..4 {
+                        let m = c.recv_cq().wait(t).unwrap().unwrap();
+                        last = m.buffer.unwrap()[..m.byte_len as usize].to_vec();
+                    }
+                    last
+                })
+                .collect();
+            // The second connection's replies first, and all of them in the
+            // server's queue before the first connection's.
+            for n in [1, 0] {
+                for i in 0..4 {
+                    conns[n]
+                        .post_send(i, last[n].clone(), SendOptions::default())
+                        .unwrap();
+                }
+                for _ in 0..4 {
+                    conns[n].send_cq().wait(t).unwrap().unwrap();
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            for c in &conns {
+                while c.state() == eta_engine::ConnState::Open {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        },
+    );
+    assert!(srv.ok, "server failed:\n{}", srv.text);
+    let n = srv.text.matches("4 replies equal to the last").count();
+    assert_eq!(n, 2, "{}", srv.text);
 }
 
 #[test]
