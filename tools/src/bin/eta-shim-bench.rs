@@ -23,8 +23,9 @@
 //! also measures **paired**, in one process: the same call through the shim
 //! (`libc::fcntl` binds to libeta.so's) and straight to libc (the address
 //! `dlsym(libc.so.6, ..)` returns), alternating in blocks, and reports the median
-//! of the per-block differences; the ping-pong alternates blocks between two
-//! connections, one driven through the shim at both ends, one straight to libc.
+//! of the per-block differences; the ping-pong alternates blocks on one
+//! connection, both ends calling through the shim in one block and straight to
+//! libc in the next (the client's octet tells the echo thread which).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -316,9 +317,11 @@ fn paired(a: c_int, b: c_int, calls: u64) {
     );
 }
 
-/// One echo connection whose both ends call `send`/`recv` through the shim
-/// (`shim`) or straight to libc.
-fn echo_pair(shim: bool) -> (std::net::TcpStream, std::thread::JoinHandle<()>) {
+/// One echo connection. The client's octet says how its echo is made: `s` with
+/// `send` (and the next `recv`) through the shim, anything else straight to libc,
+/// so one connection, one pair of threads and one pair of CPUs serve both sides of
+/// the comparison.
+fn echo_pair() -> (std::net::TcpStream, std::thread::JoinHandle<()>) {
     use std::os::fd::AsRawFd;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().unwrap();
@@ -328,6 +331,7 @@ fn echo_pair(shim: bool) -> (std::net::TcpStream, std::thread::JoinHandle<()>) {
         s.set_nodelay(true).unwrap();
         let fd = s.as_raw_fd();
         let mut c = [0u8; 1];
+        let mut shim = false;
         loop {
             // SAFETY: valid fd and 1-octet buffer.
             let n = unsafe {
@@ -340,6 +344,7 @@ fn echo_pair(shim: bool) -> (std::net::TcpStream, std::thread::JoinHandle<()>) {
             if n <= 0 {
                 break;
             }
+            shim = c[0] == b's';
             // SAFETY: as above.
             let n = unsafe {
                 if shim {
@@ -359,9 +364,8 @@ fn echo_pair(shim: bool) -> (std::net::TcpStream, std::thread::JoinHandle<()>) {
 fn paired_pingpong(pings: u64) {
     use std::os::fd::AsRawFd;
     let d = direct();
-    let (via, t1) = echo_pair(true);
-    let (straight, t2) = echo_pair(false);
-    let (vf, sf) = (via.as_raw_fd(), straight.as_raw_fd());
+    let (conn, server) = echo_pair();
+    let fd = conn.as_raw_fd();
     let mut c = [0u8; 1];
     let cp = c.as_mut_ptr().cast::<libc::c_void>();
     alternate(
@@ -372,21 +376,20 @@ fn paired_pingpong(pings: u64) {
         || {
             // SAFETY: valid fd and 1-octet buffers.
             unsafe {
-                check(libc::send(vf, b"p".as_ptr().cast(), 1, 0), "send");
-                check(libc::recv(vf, cp, 1, 0), "recv");
+                check(libc::send(fd, b"s".as_ptr().cast(), 1, 0), "send");
+                check(libc::recv(fd, cp, 1, 0), "recv");
             }
         },
         || {
             // SAFETY: as above.
             unsafe {
-                check((d.send)(sf, b"p".as_ptr().cast(), 1, 0), "send");
-                check((d.recv)(sf, cp, 1, 0), "recv");
+                check((d.send)(fd, b"d".as_ptr().cast(), 1, 0), "send");
+                check((d.recv)(fd, cp, 1, 0), "recv");
             }
         },
     );
-    drop((via, straight));
-    t1.join().unwrap();
-    t2.join().unwrap();
+    drop(conn);
+    server.join().unwrap();
 }
 
 fn median(v: &mut [f64]) -> f64 {
