@@ -1,6 +1,6 @@
 //! Thin wrappers over the Linux calls the engine needs that `std` does not offer:
-//! epoll, eventfd, `writev` of raw iovecs, TCP options, CPU affinity, futexes. Every `unsafe`
-//! of the engine's I/O is here, each with its reason.
+//! epoll, eventfd, `writev` of raw iovecs, TCP options, CPU affinity, futexes.
+//! Every `unsafe` of the engine's I/O is here, each with its reason.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -214,19 +214,7 @@ pub fn unacked(fd: RawFd) -> Option<usize> {
 /// data left unacknowledged for all of it fails it too (`TCP_USER_TIMEOUT`).
 pub fn dead_peer_timeout(fd: RawFd, after: Duration) -> io::Result<()> {
     let secs = |d: Duration| d.as_secs().clamp(1, i32::MAX as u64) as libc::c_int;
-    let set = |level, name, v: libc::c_int| -> io::Result<()> {
-        // SAFETY: setsockopt reads one int from a live local.
-        cvt(unsafe {
-            libc::setsockopt(
-                fd,
-                level,
-                name,
-                (&v as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        })
-        .map(|_| ())
-    };
+    let set = |level, name, v| set_int_opt(fd, level, name, v);
     set(libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1)?;
     set(libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, secs(after / 3))?;
     set(libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, secs(after / 10))?;

@@ -99,6 +99,27 @@ fn fake_responder(listener: &TcpListener) -> TcpStream {
     s
 }
 
+/// Completes MPA setup by hand as Initiator on a plain socket (CRC per default);
+/// the Responder must send nothing after its Reply before the first FPDU.
+fn fake_initiator(addr: std::net::SocketAddr) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let req = negotiate::request(&LocalConfig::default(), &[])
+        .unwrap()
+        .to_vec()
+        .unwrap();
+    s.write_all(&req).unwrap();
+    let mut r = StartupReader::new(FrameKind::Reply);
+    let mut buf = [0u8; 600];
+    loop {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0);
+        if let ReadProgress::Complete { consumed } = r.push(&buf[..n]).unwrap() {
+            assert_eq!(consumed, n, "the Responder sent before the first FPDU");
+            return s;
+        }
+    }
+}
+
 /// Posts `n` receives; `flushed` then waits for all of them to complete flushed.
 fn post_receives(conn: &Connection, n: u64) {
     for k in 0..n {
@@ -260,20 +281,9 @@ fn initiator_that_leaves_before_its_first_fpdu_fails_the_responder_at_once() {
     let listener = Listener::bind("127.0.0.1:0", Options::default()).unwrap();
     let addr = listener.local_addr().unwrap();
     let client = thread::spawn(move || {
-        let mut s = TcpStream::connect(addr).unwrap();
-        let cfg = LocalConfig::default();
-        let req = negotiate::request(&cfg, &[]).unwrap().to_vec().unwrap();
-        s.write_all(&req).unwrap();
-        let mut r = StartupReader::new(FrameKind::Reply);
-        let mut buf = [0u8; 600];
-        loop {
-            let n = s.read(&mut buf).unwrap();
-            assert!(n > 0);
-            if let ReadProgress::Complete { .. } = r.push(&buf[..n]).unwrap() {
-                break;
-            }
-        }
+        let s = fake_initiator(addr);
         // Close without the RTR or any FPDU.
+        drop(s);
     });
     let conn = listener.accept().unwrap();
     client.join().unwrap();
@@ -298,8 +308,14 @@ fn untagged_fpdu(opcode: u8, qn: u32, msn: u32, payload: &[u8], good_crc: bool) 
         ulpdu.extend_from_slice(&word.to_be_bytes());
     }
     ulpdu.extend_from_slice(payload);
+    mpa_frame(&ulpdu, good_crc)
+}
+
+/// `ulpdu` framed as one MPA FPDU without markers (length, pad, CRC);
+/// `good_crc: false` flips one bit of the CRC.
+fn mpa_frame(ulpdu: &[u8], good_crc: bool) -> Vec<u8> {
     let mut fpdu = (ulpdu.len() as u16).to_be_bytes().to_vec();
-    fpdu.extend_from_slice(&ulpdu);
+    fpdu.extend_from_slice(ulpdu);
     fpdu.resize(fpdu.len() + eta_mpa::pad_len(ulpdu.len()), 0);
     let crc = eta_mpa::crc::crc32c(&fpdu) ^ u32::from(!good_crc);
     fpdu.extend_from_slice(&eta_mpa::crc::to_wire(crc));
@@ -326,6 +342,21 @@ fn fpdus(stream: &[u8]) -> Vec<(Vec<u8>, bool)> {
     out
 }
 
+/// What eta `sent` after a bad CRC: FPDUs with good CRCs, the last a Terminate
+/// (queue 2) for LLP layer (2), error type MPA (0), code 2: CRC error (RFC 5040
+/// §8.1).
+fn assert_crc_terminate(sent: &[u8]) {
+    let got = fpdus(sent);
+    assert!(
+        got.iter().all(|(_, good)| *good),
+        "every FPDU eta sent has a good CRC"
+    );
+    let (term, _) = got.last().expect("a Terminate");
+    assert_eq!(term[1] & 0x0f, 7, "RDMAP opcode Terminate");
+    assert_eq!(&term[6..10], &2u32.to_be_bytes(), "queue number 2");
+    assert_eq!(&term[18..20], &[0x20, 0x02], "LLP / MPA / CRC error");
+}
+
 #[test]
 fn bad_crc_from_the_peer_draws_a_terminate_with_a_good_crc() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -340,17 +371,7 @@ fn bad_crc_from_the_peer_draws_a_terminate_with_a_good_crc() {
     s.set_read_timeout(T).unwrap();
     let mut sent = Vec::new();
     s.read_to_end(&mut sent).unwrap();
-    let got = fpdus(&sent);
-    assert!(
-        got.iter().all(|(_, good)| *good),
-        "every FPDU eta sent has a good CRC"
-    );
-    let (term, _) = got.last().expect("a Terminate");
-    assert_eq!(term[1] & 0x0f, 7, "RDMAP opcode Terminate");
-    assert_eq!(&term[6..10], &2u32.to_be_bytes(), "queue number 2");
-    // Terminate control (RFC 5040 §8.1): layer LLP (2), error type MPA (0), code 2
-    // (CRC error).
-    assert_eq!(&term[18..20], &[0x20, 0x02]);
+    assert_crc_terminate(&sent);
     assert_eq!(
         (next(conn.recv_cq()).wr_id, conn.state()),
         (1, ConnState::Failed)
@@ -369,12 +390,7 @@ fn write_fpdu(stag: u32, to: u64, payload: &[u8]) -> Vec<u8> {
     ulpdu.extend_from_slice(&stag.to_be_bytes());
     ulpdu.extend_from_slice(&to.to_be_bytes());
     ulpdu.extend_from_slice(payload);
-    let mut fpdu = (ulpdu.len() as u16).to_be_bytes().to_vec();
-    fpdu.extend_from_slice(&ulpdu);
-    fpdu.resize(fpdu.len() + eta_mpa::pad_len(ulpdu.len()), 0);
-    let crc = eta_mpa::crc::crc32c(&fpdu);
-    fpdu.extend_from_slice(&eta_mpa::crc::to_wire(crc));
-    fpdu
+    mpa_frame(&ulpdu, true)
 }
 
 /// The peer's TCP segments end inside MPA trailers (pad and CRC), at every offset a
@@ -436,22 +452,7 @@ fn responder_answers_a_bad_first_fpdu_with_a_terminate() {
     let listener = Listener::bind("127.0.0.1:0", Options::default()).unwrap();
     let addr = listener.local_addr().unwrap();
     let client = thread::spawn(move || {
-        let mut s = TcpStream::connect(addr).unwrap();
-        let req = negotiate::request(&LocalConfig::default(), &[])
-            .unwrap()
-            .to_vec()
-            .unwrap();
-        s.write_all(&req).unwrap();
-        let mut r = StartupReader::new(FrameKind::Reply);
-        let mut buf = [0u8; 600];
-        loop {
-            let n = s.read(&mut buf).unwrap();
-            assert!(n > 0);
-            if let ReadProgress::Complete { consumed } = r.push(&buf[..n]).unwrap() {
-                assert_eq!(consumed, n, "the Responder sent before the first FPDU");
-                break;
-            }
-        }
+        let mut s = fake_initiator(addr);
         s.write_all(&untagged_fpdu(3, 0, 1, b"first and corrupted", false))
             .unwrap();
         s.set_read_timeout(T).unwrap();
@@ -461,14 +462,7 @@ fn responder_answers_a_bad_first_fpdu_with_a_terminate() {
     });
     let conn = listener.accept().unwrap();
     let sent = client.join().unwrap();
-    let got = fpdus(&sent);
-    assert!(
-        got.iter().all(|(_, good)| *good),
-        "every FPDU eta sent has a good CRC"
-    );
-    let (term, _) = got.last().expect("a Terminate");
-    assert_eq!(term[1] & 0x0f, 7, "RDMAP opcode Terminate");
-    assert_eq!(&term[18..20], &[0x20, 0x02], "LLP / MPA / CRC error");
+    assert_crc_terminate(&sent);
     wait_state(&conn, ConnState::Failed);
     assert!(
         conn.error().unwrap().contains("CrcError"),

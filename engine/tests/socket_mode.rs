@@ -163,23 +163,9 @@ fn a_reset_hangs_up_with_the_reason() {
 #[test]
 fn a_full_send_budget_makes_the_fd_unwritable_until_it_drains() {
     let (c, rc, s, rs) = pair();
-    let chunk = vec![1u8; 1 << 20];
     // Nobody reads on the other side: the budget fills (the inbox, the pool and
     // TCP buffers take some first).
-    let mut sent = 0usize;
-    loop {
-        match c.send_message(
-            rc.as_raw_fd(),
-            &[&chunk],
-            SendOptions::default(),
-            Block::Never,
-        ) {
-            Ok(n) => sent += n,
-            Err(SockError::WouldBlock) => break,
-            Err(e) => panic!("{e}"),
-        }
-        assert!(sent < 1 << 30, "the send budget never filled");
-    }
+    let sent = fill_send_budget(&c, &rc, Block::Never);
     assert_eq!(
         revents(rc.as_raw_fd()) & libc::POLLOUT,
         0,
@@ -187,13 +173,32 @@ fn a_full_send_budget_makes_the_fd_unwritable_until_it_drains() {
     );
     // The reader drains everything; the writer's fd becomes writable again.
     let mut buf = vec![0u8; 1 << 20];
-    let mut got = 0usize;
-    while got < sent {
-        let (n, _) = recv_all(&s, &rs, &mut buf);
-        got += n;
-    }
-    assert_eq!(got, sent);
+    read_octets(&s, &rs, &mut buf, sent);
     assert_ne!(wait_for(rc.as_raw_fd(), libc::POLLOUT) & libc::POLLOUT, 0);
+}
+
+/// Writes messages of 1 MiB nobody reads until a write ends with `WouldBlock`
+/// (`block` says how long each may wait); returns the octets written before.
+fn fill_send_budget(c: &Connection, fd: &OwnedFd, block: Block) -> usize {
+    let chunk = vec![1u8; 1 << 20];
+    let mut sent = 0usize;
+    loop {
+        match c.send_message(fd.as_raw_fd(), &[&chunk], SendOptions::default(), block) {
+            Ok(n) => sent += n,
+            Err(SockError::WouldBlock) => return sent,
+            Err(e) => panic!("{e}"),
+        }
+        assert!(sent < 1 << 30, "the send budget never filled");
+    }
+}
+
+/// Reads whole messages with `buf` until exactly `octets` octets came.
+fn read_octets(s: &Connection, fd: &OwnedFd, buf: &mut [u8], octets: usize) {
+    let mut got = 0usize;
+    while got < octets {
+        got += recv_all(s, fd, buf).0;
+    }
+    assert_eq!(got, octets);
 }
 
 #[test]
@@ -272,21 +277,7 @@ fn blocked_calls_sleep_until_something_changes_or_their_time_is_up() {
     );
     let (c, rc) = late.join().unwrap();
     // Nobody reads: a bounded write ends with WouldBlock once the budget is full.
-    let chunk = vec![3u8; 1 << 20];
-    let mut sent = 0usize;
-    loop {
-        match c.send_message(
-            rc.as_raw_fd(),
-            &[&chunk],
-            SendOptions::default(),
-            Block::For(Duration::from_millis(100)),
-        ) {
-            Ok(n) => sent += n,
-            Err(SockError::WouldBlock) => break,
-            Err(e) => panic!("{e}"),
-        }
-        assert!(sent < 1 << 30, "the send budget never filled");
-    }
+    let sent = fill_send_budget(&c, &rc, Block::For(Duration::from_millis(100)));
     // A writer asleep with no limit wakes when the reader makes room.
     let writer = std::thread::spawn(move || {
         c.send_message(
@@ -299,11 +290,7 @@ fn blocked_calls_sleep_until_something_changes_or_their_time_is_up() {
         (c, rc)
     });
     let mut big = vec![0u8; 1 << 20];
-    let mut got = 0usize;
-    while got < sent {
-        got += recv_all(&s, &rs, &mut big).0;
-    }
-    assert_eq!(got, sent);
+    read_octets(&s, &rs, &mut big, sent);
     assert_eq!(recv_all(&s, &rs, &mut big), (14, true));
     assert_eq!(&big[..14], b"after the wait");
     writer.join().unwrap();
