@@ -212,7 +212,8 @@ struct eta_wc {
  * errno EBADF (neither), EINVAL (wc NULL or max < 1). */
 int eta_poll(int fd, struct eta_wc *wc, int max);
 /* As eta_poll, but waits up to timeout_ms milliseconds (-1: no limit) for at least
- * one. Returns 0 on time-out. */
+ * one. Returns 0 on time-out; -1 with EINTR when a signal handler ran (as poll does,
+ * whatever SA_RESTART says). */
 int eta_wait(int fd, struct eta_wc *wc, int max, int timeout_ms);
 
 /* A completion queue that several DDP sockets can share (setsockopt ETA_CQ). The
