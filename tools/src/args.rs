@@ -1,5 +1,5 @@
-//! Command-line parsing shared by the interop tools: an argv cursor with typed
-//! values, and the MPA options every tool accepts.
+//! Command-line parsing shared by the tools: an argv cursor with typed values, the
+//! MPA options every interop tool accepts, and the help and exit-status handling.
 
 use std::process::ExitCode;
 use std::str::FromStr;
@@ -59,6 +59,46 @@ impl Argv {
         let secs: u64 = self.number(flag)?;
         Ok(Duration::from_secs(secs.max(1)))
     }
+
+    /// The next value of `flag`, a number above zero.
+    pub fn positive<T: FromStr + PartialOrd + Default>(&mut self, flag: &str) -> Result<T, String> {
+        let v = self.value(flag)?;
+        v.trim()
+            .parse()
+            .ok()
+            .filter(|n| *n > T::default())
+            .ok_or_else(|| format!("{flag}: expected a positive number, got {v:?}"))
+    }
+
+    /// The next value of `flag`, which must be one of the names in `choices`; gives
+    /// the value paired with it.
+    pub fn choice<T: Clone>(&mut self, flag: &str, choices: &[(&str, T)]) -> Result<T, String> {
+        let v = self.value(flag)?;
+        if let Some((_, t)) = choices.iter().find(|(name, _)| *name == v) {
+            return Ok(t.clone());
+        }
+        let names: Vec<&str> = choices.iter().map(|(name, _)| *name).collect();
+        let expected = match names.split_last() {
+            Some((last, [])) => (*last).to_string(),
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => String::from("nothing"),
+        };
+        Err(format!("{flag}: expected {expected}, got {v:?}"))
+    }
+
+    /// The next value of `flag`, a comma-separated list, each item (trimmed) parsed
+    /// by `item`.
+    pub fn list<T>(
+        &mut self,
+        flag: &str,
+        item: impl FnMut(&str) -> Result<T, String>,
+    ) -> Result<Vec<T>, String> {
+        self.value(flag)?
+            .split(',')
+            .map(str::trim)
+            .map(item)
+            .collect()
+    }
 }
 
 impl Iterator for Argv {
@@ -81,15 +121,28 @@ pub fn parse_each(
 }
 
 fn parse_list(
-    mut argv: Argv,
+    argv: Argv,
     opts: &mut Options,
     mut tool_option: impl FnMut(&str, &mut Argv) -> Result<bool, String>,
+) -> Result<(), String> {
+    parse_plain(argv, |arg, argv| {
+        Ok(mpa_option(arg, argv, opts)? || tool_option(arg, argv)?)
+    })
+}
+
+/// Walks `argv` for a tool without the MPA options: `-h`/`--help` ends with
+/// `Err("")` (see [`help_or_exit`]); every other argument goes to `option`, which
+/// takes its value from the [`Argv`] and answers whether it knew the argument; an
+/// unknown one is an error.
+pub fn parse_plain(
+    mut argv: Argv,
+    mut option: impl FnMut(&str, &mut Argv) -> Result<bool, String>,
 ) -> Result<(), String> {
     while let Some(arg) = argv.next() {
         if arg == "-h" || arg == "--help" {
             return Err(String::new());
         }
-        if !mpa_option(&arg, &mut argv, opts)? && !tool_option(&arg, &mut argv)? {
+        if !option(&arg, &mut argv)? {
             return Err(format!("unknown argument {arg:?}"));
         }
     }
@@ -140,14 +193,25 @@ pub fn parse_or_exit<T>(
     help: &str,
     parse: impl FnOnce() -> Result<T, String>,
 ) -> Result<T, ExitCode> {
+    help_or_exit(tool, &format!("{help}{MPA_HELP}"), parse)
+}
+
+/// Runs an argument parser, which answers `Err("")` for `-h`/`--help`. On help,
+/// prints `help` and gives exit status 0; on a bad argument, prints the message and
+/// the help on stderr and gives exit status 2.
+pub fn help_or_exit<T>(
+    tool: &str,
+    help: &str,
+    parse: impl FnOnce() -> Result<T, String>,
+) -> Result<T, ExitCode> {
     match parse() {
         Ok(a) => Ok(a),
         Err(m) if m.is_empty() => {
-            println!("{help}{MPA_HELP}");
+            println!("{help}");
             Err(ExitCode::SUCCESS)
         }
         Err(m) => {
-            eprintln!("{tool}: {m}\n\n{help}{MPA_HELP}");
+            eprintln!("{tool}: {m}\n\n{help}");
             Err(ExitCode::from(2))
         }
     }
@@ -181,6 +245,33 @@ mod tests {
         assert!(a.number::<u16>("-C").unwrap_err().contains("bad number"));
         assert_eq!(a.seconds("-t"), Ok(Duration::from_secs(1)));
         assert!(a.value("-a").unwrap_err().contains("needs a value"));
+    }
+
+    #[test]
+    fn positive_choice_and_list() {
+        let mut a = argv(&["0", "3", "send", "x", "1, 2,3", "1,y"]);
+        assert!(a.positive::<usize>("-n").unwrap_err().contains("positive"));
+        assert_eq!(a.positive::<usize>("-n"), Ok(3));
+        let modes = [("poll", 0), ("send", 1), ("both", 2)];
+        assert_eq!(a.choice("--m", &modes), Ok(1));
+        assert_eq!(
+            a.choice("--m", &modes),
+            Err("--m: expected poll, send or both, got \"x\"".into())
+        );
+        let num = |s: &str| s.parse::<u8>().map_err(|_| format!("bad {s:?}"));
+        assert_eq!(a.list("--l", num), Ok(vec![1, 2, 3]));
+        assert_eq!(a.list("--l", num), Err("bad \"y\"".into()));
+        assert!(a.list("--l", num).unwrap_err().contains("needs a value"));
+    }
+
+    #[test]
+    fn parse_plain_knows_no_mpa_options() {
+        let r = parse_plain(argv(&["--no-crc"]), |_, _| Ok(false));
+        assert_eq!(r, Err("unknown argument \"--no-crc\"".into()));
+        assert_eq!(
+            parse_plain(argv(&["--help"]), |_, _| Ok(true)),
+            Err(String::new())
+        );
     }
 
     #[test]

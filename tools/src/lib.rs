@@ -4,6 +4,7 @@
 pub mod args;
 pub mod endpoint;
 pub mod fault;
+pub mod perf;
 pub mod perftest;
 pub mod rdma_example;
 pub mod wire;

@@ -1,0 +1,170 @@
+//! What every eta test shares: the connection settings, a loopback pair of a server
+//! thread and a client, the exchange of regions between them, the 0-octet "done"
+//! messages, and the window of operations in flight of the bandwidth tests.
+
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use eta_engine::{CompletionQueue, Connection, Listener, LocalConfig, Options, RemoteRegion};
+
+use super::measure::{Transport, next};
+use super::{Res, WAIT_TIMEOUT, err};
+
+/// The settings of one eta test's connection.
+#[derive(Debug, Clone, Copy)]
+pub struct EtaCfg {
+    /// MPA CRC on.
+    pub crc: bool,
+    /// MPA markers asked for by both ends.
+    pub markers: bool,
+    /// How long application threads poll a completion queue before blocking.
+    pub spin: Duration,
+}
+
+impl EtaCfg {
+    /// The transport of the rows of this test.
+    pub fn transport(&self) -> Transport {
+        Transport::Eta {
+            crc: self.crc,
+            markers: self.markers,
+        }
+    }
+
+    /// Options with a send and a receive completion queue of its own.
+    pub fn options(&self) -> Res<Options> {
+        Ok(Options {
+            mpa: LocalConfig {
+                crc: self.crc,
+                want_markers: self.markers,
+                ..LocalConfig::default()
+            },
+            send_cq: Some(CompletionQueue::new().map_err(err("completion queue"))?),
+            recv_cq: Some(CompletionQueue::new().map_err(err("completion queue"))?),
+            ..Options::default()
+        })
+    }
+}
+
+/// Connects a client (this thread) to a server thread over loopback and runs both.
+pub fn pair<RS: Send + 'static, RC>(
+    cfg: EtaCfg,
+    server: impl FnOnce(Connection) -> Res<RS> + Send + 'static,
+    client: impl FnOnce(Connection) -> Res<RC>,
+) -> Res<(RS, RC)> {
+    let listener = Listener::bind("127.0.0.1:0", cfg.options()?).map_err(err("eta bind"))?;
+    let addr = listener.local_addr().map_err(err("eta local_addr"))?;
+    let h = thread::Builder::new()
+        .name("perf-eta-server".into())
+        .spawn(move || server(listener.accept().map_err(err("eta accept"))?))
+        .map_err(err("spawn"))?;
+    let rc = match Connection::connect(addr, cfg.options()?) {
+        Ok(conn) => {
+            let n = conn.negotiated();
+            if n.crc != cfg.crc || n.markers_tx != cfg.markers || n.markers_rx != cfg.markers {
+                eprintln!(
+                    "warning: asked for crc {} markers {}, negotiated crc {} markers tx/rx {}/{}",
+                    cfg.crc, cfg.markers, n.crc, n.markers_tx, n.markers_rx
+                );
+            }
+            client(conn)
+        }
+        Err(e) => Err(format!("eta connect: {e}")),
+    };
+    let rs = h
+        .join()
+        .map_err(|_| "eta server thread panicked".to_string())?;
+    match (rs, rc) {
+        (Ok(rs), Ok(rc)) => Ok((rs, rc)),
+        // The client's error is the cause; the server's is usually its consequence.
+        (_, Err(e)) => Err(e),
+        (Err(e), _) => Err(e),
+    }
+}
+
+/// Waits for the 0-octet "done" Send of the client (after posting a receive for it).
+pub fn await_done(conn: &Connection, spin: Duration) -> Res<()> {
+    let c = next(conn.recv_cq(), conn, spin, "done message")?;
+    if c.byte_len != 0 {
+        return Err(format!(
+            "done message: expected 0 octets, got {}",
+            c.byte_len
+        ));
+    }
+    Ok(())
+}
+
+/// Sends a 0-octet message and waits for its completion (`what` names it).
+pub fn send_empty(conn: &Connection, spin: Duration, what: &str) -> Res<()> {
+    conn.post_send(u64::MAX, Vec::new(), Default::default())
+        .map_err(err("post_send"))?;
+    next(conn.send_cq(), conn, spin, what).map(drop)
+}
+
+/// Exchanges regions between the two ends of a pair through channels.
+pub struct Exchange {
+    tx: mpsc::Sender<RemoteRegion>,
+    rx: mpsc::Receiver<RemoteRegion>,
+}
+
+/// The two ends of an [`Exchange`]: one for the server thread, one for the client.
+pub fn exchange_pair() -> (Exchange, Exchange) {
+    let (a_tx, a_rx) = mpsc::channel();
+    let (b_tx, b_rx) = mpsc::channel();
+    (
+        Exchange { tx: a_tx, rx: b_rx },
+        Exchange { tx: b_tx, rx: a_rx },
+    )
+}
+
+impl Exchange {
+    /// Sends `mine` to the peer thread and gives the region it sent.
+    pub fn swap(&self, mine: RemoteRegion) -> Res<RemoteRegion> {
+        self.tx
+            .send(mine)
+            .map_err(|_| "peer thread gone".to_string())?;
+        self.rx
+            .recv_timeout(WAIT_TIMEOUT)
+            .map_err(|_| "peer did not advertise its region".to_string())
+    }
+}
+
+/// Keeps `window` operations in flight until `cap` (at least `2 * window`, at most
+/// `max` operations): `post(i, buf)` posts one; completions come from `cq`.
+/// Returns the number posted (all of them completed).
+#[allow(clippy::too_many_arguments)]
+pub fn windowed(
+    conn: &Connection,
+    spin: Duration,
+    size: usize,
+    window: usize,
+    cap: Duration,
+    max: usize,
+    start: Instant,
+    mut post: impl FnMut(u64, Vec<u8>) -> Res<()>,
+) -> Res<usize> {
+    let mut free: Vec<Vec<u8>> = (0..window).map(|_| vec![0x5au8; size]).collect();
+    let mut posted = 0usize;
+    let mut done = 0usize;
+    let min = 2 * window;
+    loop {
+        let more = posted < max && (posted < min || start.elapsed() < cap);
+        if more {
+            if let Some(buf) = free.pop() {
+                post(posted as u64, buf)?;
+                posted += 1;
+                continue;
+            }
+        } else if done == posted {
+            return Ok(posted);
+        }
+        let c = next(conn.send_cq(), conn, spin, "bandwidth completion")?;
+        done += 1;
+        if let Some(b) = c.buffer {
+            free.push(b);
+        } else {
+            // Reads hand back no buffer: the slot is free again.
+            free.push(Vec::new());
+        }
+    }
+}
