@@ -13,12 +13,14 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{T, next, pair, pattern, payload};
+use eta_ddp_core::wire::Opcode;
 use eta_engine::{
     Access, CompletionOp, CompletionStatus, ConnState, Connection, Listener, Options, RemoteRegion,
     SendOptions, Stag,
 };
 use eta_mpa::startup::negotiate::{self, LocalConfig};
 use eta_mpa::{FrameKind, ReadProgress, StartupReader};
+use eta_tools::fault::{RawInitiator, fpdus, untagged_fpdu, write_fpdu};
 
 fn wait_state(c: &Connection, want: ConnState) {
     let deadline = Instant::now() + T.unwrap();
@@ -102,22 +104,10 @@ fn fake_responder(listener: &TcpListener) -> TcpStream {
 /// Completes MPA setup by hand as Initiator on a plain socket (CRC per default);
 /// the Responder must send nothing after its Reply before the first FPDU.
 fn fake_initiator(addr: std::net::SocketAddr) -> TcpStream {
-    let mut s = TcpStream::connect(addr).unwrap();
-    let req = negotiate::request(&LocalConfig::default(), &[])
-        .unwrap()
-        .to_vec()
-        .unwrap();
-    s.write_all(&req).unwrap();
-    let mut r = StartupReader::new(FrameKind::Reply);
-    let mut buf = [0u8; 600];
-    loop {
-        let n = s.read(&mut buf).unwrap();
-        assert!(n > 0);
-        if let ReadProgress::Complete { consumed } = r.push(&buf[..n]).unwrap() {
-            assert_eq!(consumed, n, "the Responder sent before the first FPDU");
-            return s;
-        }
-    }
+    let raw = RawInitiator::connect(addr, &LocalConfig::default(), T.unwrap()).unwrap();
+    let (s, early) = raw.into_parts();
+    assert!(early.is_empty(), "the Responder sent before the first FPDU");
+    s
 }
 
 /// Posts `n` receives; `flushed` then waits for all of them to complete flushed.
@@ -300,58 +290,16 @@ fn initiator_that_leaves_before_its_first_fpdu_fails_the_responder_at_once() {
     );
 }
 
-/// One MPA FPDU (no markers) around an untagged RDMAP message with the last flag
-/// set; `good_crc: false` flips one bit of its CRC.
-fn untagged_fpdu(opcode: u8, qn: u32, msn: u32, payload: &[u8], good_crc: bool) -> Vec<u8> {
-    let mut ulpdu = vec![0x41, 0x40 | opcode, 0, 0, 0, 0];
-    for word in [qn, msn, 0] {
-        ulpdu.extend_from_slice(&word.to_be_bytes());
-    }
-    ulpdu.extend_from_slice(payload);
-    mpa_frame(&ulpdu, good_crc)
-}
-
-/// `ulpdu` framed as one MPA FPDU without markers (length, pad, CRC);
-/// `good_crc: false` flips one bit of the CRC.
-fn mpa_frame(ulpdu: &[u8], good_crc: bool) -> Vec<u8> {
-    let mut fpdu = (ulpdu.len() as u16).to_be_bytes().to_vec();
-    fpdu.extend_from_slice(ulpdu);
-    fpdu.resize(fpdu.len() + eta_mpa::pad_len(ulpdu.len()), 0);
-    let crc = eta_mpa::crc::crc32c(&fpdu) ^ u32::from(!good_crc);
-    fpdu.extend_from_slice(&eta_mpa::crc::to_wire(crc));
-    fpdu
-}
-
-/// The FPDUs in `stream` (no markers): each one's ULPDU and whether its CRC is good.
-fn fpdus(stream: &[u8]) -> Vec<(Vec<u8>, bool)> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    while at + 2 <= stream.len() {
-        let ulen = usize::from(u16::from_be_bytes([stream[at], stream[at + 1]]));
-        let end = at + 2 + ulen + eta_mpa::pad_len(ulen) + 4;
-        assert!(
-            end <= stream.len(),
-            "a cut FPDU at {at} of {}",
-            stream.len()
-        );
-        let crc = eta_mpa::crc::from_wire(stream[end - 4..end].try_into().unwrap());
-        let good = crc == eta_mpa::crc::crc32c(&stream[at..end - 4]);
-        out.push((stream[at + 2..at + 2 + ulen].to_vec(), good));
-        at = end;
-    }
-    out
-}
-
 /// What eta `sent` after a bad CRC: FPDUs with good CRCs, the last a Terminate
 /// (queue 2) for LLP layer (2), error type MPA (0), code 2: CRC error (RFC 5040
 /// §8.1).
 fn assert_crc_terminate(sent: &[u8]) {
-    let got = fpdus(sent);
+    let got = fpdus(sent).unwrap();
     assert!(
-        got.iter().all(|(_, good)| *good),
+        got.iter().all(|f| f.crc_ok),
         "every FPDU eta sent has a good CRC"
     );
-    let (term, _) = got.last().expect("a Terminate");
+    let term = &got.last().expect("a Terminate").ulpdu;
     assert_eq!(term[1] & 0x0f, 7, "RDMAP opcode Terminate");
     assert_eq!(&term[6..10], &2u32.to_be_bytes(), "queue number 2");
     assert_eq!(&term[18..20], &[0x20, 0x02], "LLP / MPA / CRC error");
@@ -365,8 +313,14 @@ fn bad_crc_from_the_peer_draws_a_terminate_with_a_good_crc() {
     let conn = Connection::connect(addr, Options::default()).unwrap();
     let mut s = t.join().unwrap();
     conn.post_recv(1, vec![0; 64]).unwrap();
-    s.write_all(&untagged_fpdu(3, 0, 1, b"corrupted on the way", false))
-        .unwrap();
+    s.write_all(&untagged_fpdu(
+        Opcode::Send,
+        0,
+        1,
+        b"corrupted on the way",
+        false,
+    ))
+    .unwrap();
     // eta answers with a Terminate and closes; read everything it sent.
     s.set_read_timeout(T).unwrap();
     let mut sent = Vec::new();
@@ -381,16 +335,6 @@ fn bad_crc_from_the_peer_draws_a_terminate_with_a_good_crc() {
         "{:?}",
         conn.error()
     );
-}
-
-/// One MPA FPDU (no markers) around a tagged RDMA Write segment with the last flag
-/// set.
-fn write_fpdu(stag: u32, to: u64, payload: &[u8]) -> Vec<u8> {
-    let mut ulpdu = vec![0xc1, 0x40];
-    ulpdu.extend_from_slice(&stag.to_be_bytes());
-    ulpdu.extend_from_slice(&to.to_be_bytes());
-    ulpdu.extend_from_slice(payload);
-    mpa_frame(&ulpdu, true)
 }
 
 /// The peer's TCP segments end inside MPA trailers (pad and CRC), at every offset a
@@ -422,7 +366,7 @@ fn trailers_split_across_reads_are_reassembled() {
         writes.push((k * 1100, write.clone()));
         for fpdu in [
             write_fpdu(region.stag().0, to, &write),
-            untagged_fpdu(3, 0, k as u32 + 1, &send, true),
+            untagged_fpdu(Opcode::Send, 0, k as u32 + 1, &send, true),
         ] {
             let trailer = eta_mpa::pad_len(fpdu.len() - 6) + 4;
             let cut = fpdu.len() - trailer + 1 + k % (trailer - 1);
@@ -453,8 +397,14 @@ fn responder_answers_a_bad_first_fpdu_with_a_terminate() {
     let addr = listener.local_addr().unwrap();
     let client = thread::spawn(move || {
         let mut s = fake_initiator(addr);
-        s.write_all(&untagged_fpdu(3, 0, 1, b"first and corrupted", false))
-            .unwrap();
+        s.write_all(&untagged_fpdu(
+            Opcode::Send,
+            0,
+            1,
+            b"first and corrupted",
+            false,
+        ))
+        .unwrap();
         s.set_read_timeout(T).unwrap();
         let mut sent = Vec::new();
         s.read_to_end(&mut sent).unwrap();

@@ -131,9 +131,8 @@ fn parse_list(
 }
 
 /// Walks `argv` for a tool without the MPA options: `-h`/`--help` ends with
-/// `Err("")` (see [`help_or_exit`]); every other argument goes to `option`, which
-/// takes its value from the [`Argv`] and answers whether it knew the argument; an
-/// unknown one is an error.
+/// `Err("")`; every other argument goes to `option`, which takes its value from the
+/// [`Argv`] and answers whether it knew the argument; an unknown one is an error.
 pub fn parse_plain(
     mut argv: Argv,
     mut option: impl FnMut(&str, &mut Argv) -> Result<bool, String>,
@@ -193,25 +192,14 @@ pub fn parse_or_exit<T>(
     help: &str,
     parse: impl FnOnce() -> Result<T, String>,
 ) -> Result<T, ExitCode> {
-    help_or_exit(tool, &format!("{help}{MPA_HELP}"), parse)
-}
-
-/// Runs an argument parser, which answers `Err("")` for `-h`/`--help`. On help,
-/// prints `help` and gives exit status 0; on a bad argument, prints the message and
-/// the help on stderr and gives exit status 2.
-pub fn help_or_exit<T>(
-    tool: &str,
-    help: &str,
-    parse: impl FnOnce() -> Result<T, String>,
-) -> Result<T, ExitCode> {
     match parse() {
         Ok(a) => Ok(a),
         Err(m) if m.is_empty() => {
-            println!("{help}");
+            println!("{help}{MPA_HELP}");
             Err(ExitCode::SUCCESS)
         }
         Err(m) => {
-            eprintln!("{tool}: {m}\n\n{help}");
+            eprintln!("{tool}: {m}\n\n{help}{MPA_HELP}");
             Err(ExitCode::from(2))
         }
     }

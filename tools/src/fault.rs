@@ -1,7 +1,9 @@
 //! Fault injection on the wire, without the engine: a minimal MPA Initiator over a
-//! plain [`TcpStream`], built from the sans-IO crates (`eta-mpa` startup and
-//! framing, `eta-ddp-core` header views). It sends what the engine never would
-//! (an FPDU whose CRC is wrong) and decodes what comes back (the peer's Terminate).
+//! plain [`TcpStream`], built from the sans-IO crates (`eta-mpa` startup,
+//! `eta-ddp-core` header views), and the FPDUs it sends by hand. It sends what the
+//! engine never would (an FPDU whose CRC is wrong, no RTR where one is due) and
+//! decodes what comes back (the peer's Terminate). `eta-rdma-client
+//! --fault-bad-crc` and the engine's fault tests (`engine/tests/faults.rs`) use it.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -9,13 +11,13 @@ use std::time::{Duration, Instant};
 
 use eta_ddp_core::ulpdu_header_len;
 use eta_ddp_core::wire::{
-    DdpPacket, DdpRepr, Opcode, RdmapControl, TerminatePacket, TerminateRepr, UNTAGGED_HEADER_LEN,
-    UntaggedRepr,
+    DdpPacket, DdpRepr, Opcode, RdmapControl, TAGGED_HEADER_LEN, TaggedRepr, TerminatePacket,
+    TerminateRepr, UNTAGGED_HEADER_LEN, UntaggedRepr,
 };
 use eta_mpa::startup::negotiate;
 use eta_mpa::{
-    Deframer, DeframerConfig, Event, FrameKind, Framer, FramerConfig, LocalConfig, Negotiated,
-    ReadProgress, StartupReader,
+    Deframer, DeframerConfig, Event, FrameKind, LocalConfig, Negotiated, ReadProgress,
+    StartupReader,
 };
 
 use crate::endpoint::Res;
@@ -25,7 +27,6 @@ use crate::endpoint::Res;
 pub struct RawInitiator {
     stream: TcpStream,
     negotiated: Negotiated,
-    framer: Framer,
     /// Octets received after the Reply that belong to Full Operation.
     pending: Vec<u8>,
 }
@@ -43,12 +44,11 @@ pub enum PeerAnswer {
 
 impl RawInitiator {
     /// Connects, sends the MPA Request for `cfg` (no private data) and waits up to
-    /// `timeout` for the Reply. `cfg.peer_to_peer` must be off: no RTR is sent, so
-    /// the first FPDU is the caller's.
+    /// `timeout` for the Reply. No RTR is sent: the first FPDU is the caller's. With
+    /// `cfg.peer_to_peer` off that is the client-server model; with it on, whatever
+    /// the caller sends (or leaves out) stands where the Responder waits for the
+    /// RTR, itself a fault.
     pub fn connect(addr: SocketAddr, cfg: &LocalConfig, timeout: Duration) -> Res<Self> {
-        if cfg.peer_to_peer {
-            return Err("the raw Initiator speaks the client-server model only (no RTR)".into());
-        }
         let mut stream = TcpStream::connect_timeout(&addr, timeout)
             .map_err(|e| format!("TCP connect to {addr}: {e}"))?;
         stream.set_nodelay(true).map_err(|e| e.to_string())?;
@@ -85,16 +85,18 @@ impl RawInitiator {
         if negotiated.markers_tx || negotiated.markers_rx {
             return Err("the raw Initiator does not do markers".into());
         }
-        let framer = Framer::new(FramerConfig {
-            crc: negotiated.crc,
-            markers: false,
-        });
         Ok(Self {
             stream,
             negotiated,
-            framer,
             pending,
         })
+    }
+
+    /// The connection, and the octets received after the MPA Reply (nothing, unless
+    /// the Responder sent before the Initiator's first FPDU), for tests that go on
+    /// by hand.
+    pub fn into_parts(self) -> (TcpStream, Vec<u8>) {
+        (self.stream, self.pending)
     }
 
     /// What MPA setup agreed on.
@@ -117,21 +119,13 @@ impl RawInitiator {
         if !self.negotiated.crc {
             return Err("CRC is off on this connection: there is no CRC to corrupt".into());
         }
-        let mut header = [0u8; UNTAGGED_HEADER_LEN];
-        DdpRepr::Untagged(UntaggedRepr {
-            last: true,
-            version: 1,
-            rsvd_ulp: RdmapControl::new(Opcode::Send).0,
-            rsvd_ulp2: 0,
-            qn: 0,
-            msn,
-            mo: 0,
-        })
-        .emit(&mut DdpPacket::new_unchecked(&mut header[..]));
-        let mut fpdu = self
-            .framer
-            .frame_to_vec(&header, &[payload])
-            .map_err(|e| format!("framing the Send: {e}"))?;
+        if UNTAGGED_HEADER_LEN + payload.len() > usize::from(u16::MAX) {
+            return Err(format!(
+                "a {}-octet Send does not fit one FPDU",
+                payload.len()
+            ));
+        }
+        let mut fpdu = untagged_fpdu(Opcode::Send, 0, msn, payload, true);
         let at = fpdu.len() - 4;
         let good = u32::from_be_bytes(fpdu[at..].try_into().expect("four octets"));
         for b in &mut fpdu[at..] {
@@ -199,6 +193,94 @@ impl RawInitiator {
     }
 }
 
+/// The ULPDU of an untagged RDMAP message in one DDP segment with the last flag
+/// set: `opcode`, queue `qn`, `msn`, MO 0, then `payload`.
+pub fn untagged_ulpdu(opcode: Opcode, qn: u32, msn: u32, payload: &[u8]) -> Vec<u8> {
+    let mut ulpdu = vec![0u8; UNTAGGED_HEADER_LEN];
+    DdpRepr::Untagged(UntaggedRepr {
+        last: true,
+        version: 1,
+        rsvd_ulp: RdmapControl::new(opcode).0,
+        rsvd_ulp2: 0,
+        qn,
+        msn,
+        mo: 0,
+    })
+    .emit(&mut DdpPacket::new_unchecked(&mut ulpdu[..]));
+    ulpdu.extend_from_slice(payload);
+    ulpdu
+}
+
+/// The ULPDU of a tagged RDMAP message (`opcode`) in one DDP segment with the last
+/// flag set, placing `payload` at `to` of `stag`.
+pub fn tagged_ulpdu(opcode: Opcode, stag: u32, to: u64, payload: &[u8]) -> Vec<u8> {
+    let mut ulpdu = vec![0u8; TAGGED_HEADER_LEN];
+    DdpRepr::Tagged(TaggedRepr {
+        last: true,
+        version: 1,
+        rsvd_ulp: RdmapControl::new(opcode).0,
+        stag,
+        tagged_offset: to,
+    })
+    .emit(&mut DdpPacket::new_unchecked(&mut ulpdu[..]));
+    ulpdu.extend_from_slice(payload);
+    ulpdu
+}
+
+/// `ulpdu` framed as one MPA FPDU without markers (length, ULPDU, pad, CRC);
+/// `good_crc: false` flips one bit of the CRC.
+pub fn mpa_frame(ulpdu: &[u8], good_crc: bool) -> Vec<u8> {
+    let len = u16::try_from(ulpdu.len()).expect("a ULPDU fits an MPA length field");
+    let mut fpdu = len.to_be_bytes().to_vec();
+    fpdu.extend_from_slice(ulpdu);
+    fpdu.resize(fpdu.len() + eta_mpa::pad_len(ulpdu.len()), 0);
+    let crc = eta_mpa::crc::crc32c(&fpdu) ^ u32::from(!good_crc);
+    fpdu.extend_from_slice(&eta_mpa::crc::to_wire(crc));
+    fpdu
+}
+
+/// One MPA FPDU (no markers) around an untagged RDMAP message (see
+/// [`untagged_ulpdu`]); `good_crc: false` flips one bit of its CRC.
+pub fn untagged_fpdu(opcode: Opcode, qn: u32, msn: u32, payload: &[u8], good_crc: bool) -> Vec<u8> {
+    mpa_frame(&untagged_ulpdu(opcode, qn, msn, payload), good_crc)
+}
+
+/// One MPA FPDU (no markers, good CRC) around an RDMA Write of `payload` to `to` of
+/// `stag` in one segment.
+pub fn write_fpdu(stag: u32, to: u64, payload: &[u8]) -> Vec<u8> {
+    mpa_frame(&tagged_ulpdu(Opcode::Write, stag, to, payload), true)
+}
+
+/// One FPDU found by [`fpdus`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fpdu {
+    /// Its ULPDU (without the MPA length, pad and CRC).
+    pub ulpdu: Vec<u8>,
+    /// Whether its CRC matches.
+    pub crc_ok: bool,
+}
+
+/// The FPDUs of `stream` (MPA Full Operation without markers, CRC on), in order;
+/// an error if the stream ends inside one.
+pub fn fpdus(stream: &[u8]) -> Res<Vec<Fpdu>> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 2 <= stream.len() {
+        let ulen = usize::from(u16::from_be_bytes([stream[at], stream[at + 1]]));
+        let end = at + 2 + ulen + eta_mpa::pad_len(ulen) + 4;
+        if end > stream.len() {
+            return Err(format!("a cut FPDU at {at} of {}", stream.len()));
+        }
+        let crc = eta_mpa::crc::from_wire(stream[end - 4..end].try_into().expect("four octets"));
+        out.push(Fpdu {
+            ulpdu: stream[at + 2..at + 2 + ulen].to_vec(),
+            crc_ok: crc == eta_mpa::crc::crc32c(&stream[at..end - 4]),
+        });
+        at = end;
+    }
+    Ok(out)
+}
+
 /// Decodes the header of one ULPDU: a Terminate's control word and included
 /// headers, or just the opcode.
 fn decode(header: &[u8]) -> Res<PeerAnswer> {
@@ -222,7 +304,7 @@ mod tests {
 
     #[test]
     fn decodes_siw_style_crc_terminate() {
-        // wire-facts §7.3: Terminate LLP/MPA/CRC error in siw's little-endian layout
+        // docs/wire-facts.md §7.3: Terminate LLP/MPA/CRC error in siw's little-endian layout
         // (ULPDU without the MPA length, pad and CRC).
         let ulpdu = [
             0x41, 0x47, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0, 0x02, 0x02, 0, 0,
@@ -234,6 +316,50 @@ mod tests {
         assert_eq!(
             t.reason(),
             eta_ddp_core::error::TerminateReason::Llp(eta_ddp_core::error::LlpError::CrcError)
+        );
+    }
+
+    #[test]
+    fn hand_made_fpdus_are_found_again() {
+        // The octets of RFC 5040's headers, written out: an untagged Send (QN 0,
+        // MSN 1, MO 0) and a tagged Write.
+        let send = untagged_ulpdu(Opcode::Send, 0, 1, b"abc");
+        assert_eq!(
+            send,
+            [
+                0x41, 0x43, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, b'a', b'b', b'c'
+            ]
+        );
+        let write = tagged_ulpdu(Opcode::Write, 0x0102_0304, 5, b"z");
+        assert_eq!(
+            write,
+            [0xc1, 0x40, 1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 0, 5, b'z']
+        );
+        let mut stream = untagged_fpdu(Opcode::Send, 0, 1, b"abc", false);
+        assert_eq!(
+            stream.len(),
+            2 + send.len() + 1 + 4,
+            "length, ULPDU, pad, CRC"
+        );
+        stream.extend(write_fpdu(0x0102_0304, 5, b"z"));
+        let got = fpdus(&stream).unwrap();
+        assert_eq!(
+            got,
+            [
+                Fpdu {
+                    ulpdu: send,
+                    crc_ok: false
+                },
+                Fpdu {
+                    ulpdu: write,
+                    crc_ok: true
+                }
+            ]
+        );
+        assert!(
+            fpdus(&stream[..stream.len() - 1])
+                .unwrap_err()
+                .contains("cut FPDU")
         );
     }
 

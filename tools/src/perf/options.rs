@@ -166,7 +166,7 @@ impl Args {
     }
 
     /// Parses the arguments (without the program name); `-h`/`--help` gives
-    /// `Err("")`, as [`crate::args::help_or_exit`] expects.
+    /// `Err("")`.
     pub fn parse(argv: Vec<String>) -> Res<Self> {
         let quick = argv.iter().any(|a| a == "--quick");
         let mut a = Args::defaults(quick);

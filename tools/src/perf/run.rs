@@ -7,11 +7,10 @@ use std::time::{Duration, Instant};
 use super::eta::EtaCfg;
 use super::idle::idle_test;
 use super::measure::{Row, onoff};
-use super::options::{Args, EXIT_FAILED, EXIT_MISSED, EXIT_OK, HELP, Op, WriteLat};
+use super::options::{Args, EXIT_FAILED, EXIT_MISSED, EXIT_OK, EXIT_USAGE, HELP, Op, WriteLat};
 use super::report::{print_tables, write_csv};
 use super::verdict::{Verdict, summary, targets};
 use super::{Res, read, send, tcp, write};
-use crate::args::help_or_exit;
 
 /// One test: runs for the time budget given, gives its row.
 pub type Test = Box<dyn Fn(Duration) -> Res<Row>>;
@@ -92,10 +91,16 @@ pub fn plan(a: &Args) -> Vec<(String, Test)> {
 /// eta-perf: parses the process's arguments, runs, reports; see [`HELP`] for the
 /// exit statuses.
 pub fn main() -> ExitCode {
-    let argv = std::env::args().skip(1).collect();
-    match help_or_exit("eta-perf", HELP, || Args::parse(argv)) {
+    match Args::parse(std::env::args().skip(1).collect()) {
         Ok(a) => ExitCode::from(run(&a)),
-        Err(code) => code,
+        Err(e) if e.is_empty() => {
+            println!("{HELP}");
+            ExitCode::from(EXIT_OK)
+        }
+        Err(e) => {
+            eprintln!("eta-perf: {e}");
+            ExitCode::from(EXIT_USAGE)
+        }
     }
 }
 
