@@ -6,7 +6,9 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use eta_engine::{CompletionQueue, Connection, Listener, LocalConfig, Options, RemoteRegion};
+use eta_engine::{
+    Access, CompletionQueue, Connection, Listener, LocalConfig, MemoryRegion, Options, RemoteRegion,
+};
 
 use super::measure::{Transport, next};
 use super::{Res, WAIT_TIMEOUT, err};
@@ -126,6 +128,35 @@ impl Exchange {
         self.rx
             .recv_timeout(WAIT_TIMEOUT)
             .map_err(|_| "peer did not advertise its region".to_string())
+    }
+
+    /// Registers `buf` on `conn` for `access`, sends it to the peer thread and gives
+    /// the region and the one the peer sent.
+    pub fn register_and_swap(
+        &self,
+        conn: &Connection,
+        buf: Vec<u8>,
+        access: Access,
+    ) -> Res<(MemoryRegion, RemoteRegion)> {
+        let region = conn.register(buf, access).map_err(err("register"))?;
+        let peer = self.swap(region.remote(0))?;
+        Ok((region, peer))
+    }
+
+    /// The server side of a one-sided test: registers `buf` for `access`, posts a
+    /// receive for the client's 0-octet "done" message, advertises the region and
+    /// waits for "done" (the client's region it is sent in return is not used).
+    pub fn serve_region(
+        &self,
+        conn: &Connection,
+        buf: Vec<u8>,
+        access: Access,
+        spin: Duration,
+    ) -> Res<()> {
+        let region = conn.register(buf, access).map_err(err("register"))?;
+        conn.post_recv(0, vec![0; 1]).map_err(err("post_recv"))?;
+        self.swap(region.remote(0))?;
+        await_done(conn, spin)
     }
 }
 

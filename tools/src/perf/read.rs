@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use eta_engine::Access;
 
-use super::eta::{EtaCfg, await_done, exchange_pair, pair, send_empty, windowed};
+use super::eta::{EtaCfg, exchange_pair, pair, send_empty, windowed};
 use super::measure::{Row, bw_row, lat_row, next, sample};
 use super::{Res, err};
 
@@ -15,19 +15,10 @@ pub fn lat(cfg: EtaCfg, size: usize, cap: Duration, max: usize) -> Res<Row> {
     let (srv_x, cli_x) = exchange_pair();
     let (_, samples) = pair(
         cfg,
-        move |conn| {
-            let region = conn
-                .register(vec![0x5a; size], Access::REMOTE_READ)
-                .map_err(err("register"))?;
-            conn.post_recv(0, vec![0; 1]).map_err(err("post_recv"))?;
-            srv_x.swap(region.remote(0))?;
-            await_done(&conn, spin)
-        },
+        move |conn| srv_x.serve_region(&conn, vec![0x5a; size], Access::REMOTE_READ, spin),
         |conn| {
-            let local = conn
-                .register(vec![0; size], Access::LOCAL_WRITE)
-                .map_err(err("register"))?;
-            let peer = cli_x.swap(local.remote(0))?;
+            let (local, peer) =
+                cli_x.register_and_swap(&conn, vec![0; size], Access::LOCAL_WRITE)?;
             let samples = sample(cap, max, 1.0, || {
                 let t = Instant::now();
                 conn.post_read(1, &local, 0, size as u32, peer)
@@ -49,20 +40,11 @@ pub fn bw(cfg: EtaCfg, size: usize, window: usize, cap: Duration, max: usize) ->
     let (srv_x, cli_x) = exchange_pair();
     let (_, (msgs, secs)) = pair(
         cfg,
-        move |conn| {
-            let region = conn
-                .register(vec![0x5a; size], Access::REMOTE_READ)
-                .map_err(err("register"))?;
-            conn.post_recv(0, vec![0; 1]).map_err(err("post_recv"))?;
-            srv_x.swap(region.remote(0))?;
-            await_done(&conn, spin)
-        },
+        move |conn| srv_x.serve_region(&conn, vec![0x5a; size], Access::REMOTE_READ, spin),
         |conn| {
             let window = window.min(usize::from(conn.negotiated().ord).max(1));
-            let local = conn
-                .register(vec![0; size * window], Access::LOCAL_WRITE)
-                .map_err(err("register"))?;
-            let peer = cli_x.swap(local.remote(0))?;
+            let (local, peer) =
+                cli_x.register_and_swap(&conn, vec![0; size * window], Access::LOCAL_WRITE)?;
             let t = Instant::now();
             let msgs = windowed(&conn, spin, 0, window, cap, max, t, |i, _| {
                 let slot = (i % window as u64) * size as u64;

@@ -21,10 +21,8 @@ pub fn lat_poll(cfg: EtaCfg, size: usize, cap: Duration, max: usize) -> Res<Row>
     let (_, samples) = pair(
         cfg,
         move |conn| {
-            let region = conn
-                .register(vec![0; size], Access::REMOTE_WRITE)
-                .map_err(err("register"))?;
-            let peer = srv_x.swap(region.remote(0))?;
+            let (region, peer) =
+                srv_x.register_and_swap(&conn, vec![0; size], Access::REMOTE_WRITE)?;
             let mut sbuf = vec![0u8; size];
             let mut i = 0u64;
             loop {
@@ -40,10 +38,8 @@ pub fn lat_poll(cfg: EtaCfg, size: usize, cap: Duration, max: usize) -> Res<Row>
             }
         },
         |conn| {
-            let region = conn
-                .register(vec![0; size], Access::REMOTE_WRITE)
-                .map_err(err("register"))?;
-            let peer = cli_x.swap(region.remote(0))?;
+            let (region, peer) =
+                cli_x.register_and_swap(&conn, vec![0; size], Access::REMOTE_WRITE)?;
             let mut sbuf = Some(vec![0x5au8; size]);
             let mut i = 0u64;
             let samples = sample(cap, max, 2.0, || {
@@ -81,10 +77,8 @@ pub fn lat_send(cfg: EtaCfg, size: usize, cap: Duration, max: usize) -> Res<Row>
     let (_, samples) = pair(
         cfg,
         move |conn| {
-            let region = conn
-                .register(vec![0; size], Access::REMOTE_WRITE)
-                .map_err(err("register"))?;
-            let peer = srv_x.swap(region.remote(0))?;
+            let (_region, peer) =
+                srv_x.register_and_swap(&conn, vec![0; size], Access::REMOTE_WRITE)?;
             conn.post_recv(0, vec![0; 1]).map_err(err("post_recv"))?;
             let mut sbuf = vec![0u8; size];
             loop {
@@ -102,10 +96,8 @@ pub fn lat_send(cfg: EtaCfg, size: usize, cap: Duration, max: usize) -> Res<Row>
             }
         },
         |conn| {
-            let region = conn
-                .register(vec![0; size], Access::REMOTE_WRITE)
-                .map_err(err("register"))?;
-            let peer = cli_x.swap(region.remote(0))?;
+            let (_region, peer) =
+                cli_x.register_and_swap(&conn, vec![0; size], Access::REMOTE_WRITE)?;
             conn.post_recv(0, vec![0; 1]).map_err(err("post_recv"))?;
             let mut sbuf = Some(vec![0x5au8; size]);
             let samples = sample(cap, max, 2.0, || {
@@ -141,12 +133,7 @@ pub fn bw(cfg: EtaCfg, size: usize, window: usize, cap: Duration, max: usize) ->
     let (_, (msgs, secs)) = pair(
         cfg,
         move |conn| {
-            let region = conn
-                .register(vec![0; size], Access::REMOTE_WRITE)
-                .map_err(err("register"))?;
-            conn.post_recv(0, vec![0; 1]).map_err(err("post_recv"))?;
-            srv_x.swap(region.remote(0))?;
-            await_done(&conn, spin)?;
+            srv_x.serve_region(&conn, vec![0; size], Access::REMOTE_WRITE, spin)?;
             send_empty(&conn, spin, "server ack")
         },
         |conn| {
