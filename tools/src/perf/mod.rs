@@ -5,10 +5,10 @@
 //! - **raw TCP** ([`tcp`]): `std::net::TcpStream` with `TCP_NODELAY`, blocking reads
 //!   and writes, fixed-size messages (the baseline every ratio refers to);
 //! - **DDP Send** ([`send`]: `post_send` / `post_recv`);
-//! - **RDMA Write** ([`write`](mod@write)): ping-pong in the perftest `ib_write_lat` style (each
-//!   side writes into the other's registered region and detects arrival by polling
-//!   the last octet of its own region), or a Write followed by a 0-octet Send as the
-//!   notification;
+//! - **RDMA Write** ([`write`](mod@write)): ping-pong in the perftest
+//!   `ib_write_lat` style (each side writes into the other's registered region and
+//!   detects arrival by polling the last octet of its own region), or a Write
+//!   followed by a 0-octet Send as the notification;
 //! - **RDMA Read** ([`read`]): post→completion of one Read (a full round trip, one
 //!   side only).
 //!
