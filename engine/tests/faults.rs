@@ -395,7 +395,7 @@ fn write_fpdu(stag: u32, to: u64, payload: &[u8]) -> Vec<u8> {
 
 /// The peer's TCP segments end inside MPA trailers (pad and CRC), at every offset a
 /// trailer has: the receiver must put each trailer together from two reads. (Linux
-/// 6.1's siw gets this wrong; see the README's interop findings.)
+/// 6.1's siw gets this wrong; see docs/interop.md, "siw's split-trailer misread".)
 #[test]
 fn trailers_split_across_reads_are_reassembled() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -222,7 +222,7 @@ mod tests {
 
     #[test]
     fn decodes_siw_style_crc_terminate() {
-        // wire-facts §7.3: Terminate LLP/MPA/CRC error in siw's little-endian layout
+        // docs/wire-facts.md §7.3: Terminate LLP/MPA/CRC error in siw's little-endian layout
         // (ULPDU without the MPA length, pad and CRC).
         let ulpdu = [
             0x41, 0x47, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0, 0x02, 0x02, 0, 0,
