@@ -111,7 +111,7 @@ CELLS=(
 #   misses eta's RTR (it arrives before siw has switched the socket to its RTR
 #   handler and stays unread until more data comes); ucmatose's client then sends
 #   nothing, the connection never becomes ESTABLISHED on siw, and tearing it down
-#   can hit a BUG() in the guest's iw_cm. See the README.
+#   can hit a BUG() in the guest's iw_cm. See docs/interop.md.
 
 if [ "${1:-}" = "-l" ]; then
   for c in "${CELLS[@]}"; do echo "${c%%|*}"; done

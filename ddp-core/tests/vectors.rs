@@ -1,4 +1,4 @@
-//! The frames of wire-facts §7.3, produced by ddp-core and framed by eta-mpa.
+//! The frames of docs/wire-facts.md §7.3, produced by ddp-core and framed by eta-mpa.
 
 use eta_ddp_core::{
     Config, ConnId, Connection, LlpError, LocalBuffer, MemoryTable, RtrKind, SendOptions,

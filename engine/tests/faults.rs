@@ -339,7 +339,7 @@ fn bad_crc_from_the_peer_draws_a_terminate_with_a_good_crc() {
 
 /// The peer's TCP segments end inside MPA trailers (pad and CRC), at every offset a
 /// trailer has: the receiver must put each trailer together from two reads. (Linux
-/// 6.1's siw gets this wrong; see the README's interop findings.)
+/// 6.1's siw gets this wrong; see docs/interop.md, "siw's split-trailer misread".)
 #[test]
 fn trailers_split_across_reads_are_reassembled() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

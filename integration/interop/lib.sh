@@ -252,7 +252,7 @@ with_retries() {
 #   the CRC eta sent in one of its FPDUs, and IN is that FPDU's trailer as Linux
 #   6.1's siw_get_trailer() reads it when the trailer arrives in two socket buffers
 #   (it copies each part to the start of its buffer). Seen in about 1 of 4
-#   s2c-read-bw runs. See the README's interop findings.
+#   s2c-read-bw runs. See docs/interop.md.
 # - eta detected a bad CRC in an FPDU from siw (and sent its Terminate), and the
 #   capture shows bad CRCs in siw's FPDUs and none in eta's. Seen once, in c2s-big.
 # Anything else (a bad CRC from eta, a CRC error siw logged that the capture does

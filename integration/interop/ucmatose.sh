@@ -18,7 +18,7 @@
 #          must time out waiting for its first Send completion with no FPDU on
 #          the wire. Without eta-ucmatose --send-first (Options::
 #          responder_sends_first), the ok cell s2c-ucmatose shows the exchange
-#          with it (see README).
+#          with it (see docs/interop.md).
 
 # cell_ucmatose SPEC INDEX
 cell_ucmatose() {

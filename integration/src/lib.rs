@@ -7,4 +7,4 @@
 //!   `eta-perftest`) against the real `rping`, `rdma_server`/`rdma_client`,
 //!   `ucmatose` and `ib_{write,read,send}_bw -R` in both directions, each
 //!   connection captured and checked with tshark; the cells of each tool are in
-//!   `interop/`. `.ci/run` runs it; the README lists the cells.
+//!   `interop/`. `.ci/run` runs it; docs/interop.md lists the cells.

@@ -40,7 +40,7 @@ pub fn from_wire(bytes: [u8; 4]) -> u32 {
 mod tests {
     use super::*;
 
-    /// wire-facts §7.1: RFC 7143 App. A.4 / RFC 3720 §B.4 vectors, value and wire bytes.
+    /// docs/wire-facts.md §7.1: RFC 7143 App. A.4 / RFC 3720 §B.4 vectors, value and wire bytes.
     #[test]
     fn rfc_7143_vectors() {
         let ascending: Vec<u8> = (0u8..32).collect();

@@ -124,7 +124,7 @@ impl Framer {
     /// let mut framer = Framer::new(FramerConfig { crc: true, markers: false });
     /// let mut scratch = FpduScratch::default();
     /// let mut iov = Vec::new();
-    /// // Send, QN 0, MSN 1, MO 0 (wire-facts §7.3).
+    /// // Send, QN 0, MSN 1, MO 0 (docs/wire-facts.md §7.3).
     /// let header = [0x41, 0x43, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0];
     /// let n = framer.frame(&mut scratch, &header, &[b"hello"], &mut iov).unwrap();
     /// let wire: Vec<u8> = iov.iter().flat_map(|s| s.iter().copied()).collect();

@@ -86,7 +86,7 @@ mod tests {
             assert_eq!(fpdu_len(len) % 4, 0);
             assert!(pad_len(len) < 4);
         }
-        assert_eq!(fpdu_len(23), 32); // "hello" Send, wire-facts §7.3
+        assert_eq!(fpdu_len(23), 32); // "hello" Send, docs/wire-facts.md §7.3
         assert_eq!(fpdu_len(46), 52); // Read Request
     }
 }

@@ -378,7 +378,7 @@ impl Drop for Scratch {
     }
 }
 
-/// The options of every run (wire-facts §8.1, §8.4): MPA heuristic on, the DDP
+/// The options of every run (docs/wire-facts.md §8.1, §8.4): MPA heuristic on, the DDP
 /// payload heuristics that would claim test payloads off, IPv4 and TCP checksums
 /// verified, and an empty configuration directory so that user preferences cannot
 /// change the outcome.

@@ -1,4 +1,4 @@
-//! Every FPDU vector of wire-facts §7.2–7.3, in both directions: the framer emits the
+//! Every FPDU vector of docs/wire-facts.md §7.2–7.3, in both directions: the framer emits the
 //! bytes exactly, and the deframer reads the fields back from them.
 
 mod common;

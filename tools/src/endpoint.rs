@@ -29,7 +29,7 @@ pub const PEER_GONE: Duration = Duration::from_secs(1);
 /// How long a client waits after MPA setup before its first FPDU when nothing may
 /// follow it soon. siw as Responder does not see FPDUs that arrive between its MPA
 /// Reply and the switch of the socket to its receive path; they stay unread until
-/// more data or a FIN comes (README, "siw and rdma-core behaviour met here").
+/// more data or a FIN comes (docs/interop.md, "siw as Responder misses early FPDUs").
 pub const SIW_SETTLE: Duration = Duration::from_millis(200);
 
 /// The first address of `host:port`.

@@ -342,7 +342,7 @@ mod tests {
         assert_eq!(KEY_REPLY.to_vec(), hex(REP_KEY_HEX));
     }
 
-    /// wire-facts §7.3: siw's default Request and Reply, both directions.
+    /// docs/wire-facts.md §7.3: siw's default Request and Reply, both directions.
     #[test]
     fn siw_default_request_and_reply() {
         for (kind, key) in [

@@ -111,7 +111,7 @@ mod tests {
 
     #[test]
     fn siw_p2p_word() {
-        // wire-facts §7.3: A=1, IRD 1; C+D, ORD 1.
+        // docs/wire-facts.md §7.3: A=1, IRD 1; C+D, ORD 1.
         let w = IrdOrd {
             peer_to_peer: true,
             ird: 1,

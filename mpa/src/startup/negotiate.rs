@@ -2,7 +2,7 @@
 //! startup frame in, the negotiated connection parameters (or a reject) out.
 //!
 //! The rules are RFC 5044 §7.1 and RFC 6581 §5, §9, with the choices siw makes where
-//! the RFCs leave room (wire-facts §1.3, §2.4, §2.5): IRD/ORD are adjusted the relaxed
+//! the RFCs leave room (docs/wire-facts.md §1.3, §2.4, §2.5): IRD/ORD are adjusted the relaxed
 //! way (clamped, not refused), and a Responder facing an RTR request answers with
 //! exactly one RTR type.
 

@@ -1,5 +1,5 @@
 //! Negotiation against RFC rules and against models of siw's startup code
-//! (wire-facts §1.3, §2.4, §2.5).
+//! (docs/wire-facts.md §1.3, §2.4, §2.5).
 
 use super::frame::{FrameKind, StartupRepr};
 use super::ird_ord::{IrdOrd, NO_NEGOTIATION};

@@ -24,7 +24,7 @@ pub enum ReadProgress {
 ///
 /// A Request must not be followed by anything: the Initiator waits for the Reply
 /// (RFC 5044 §7.1.2), so octets after a Request are an error. A Reply may be
-/// followed by FPDUs at once (siw as Responder sends them, wire-facts §1.3).
+/// followed by FPDUs at once (siw as Responder sends them, docs/wire-facts.md §1.3).
 #[derive(Clone)]
 pub struct StartupReader {
     expect: FrameKind,

@@ -61,7 +61,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         at_initiator.rtr
     );
 
-    // The Request siw sends by default (wire-facts §7.3): Rev 2, S=1, IRD 1, ORD 1.
+    // The Request siw sends by default (docs/wire-facts.md §7.3): Rev 2, S=1, IRD 1, ORD 1.
     let mut siw_request = b"MPA ID Req Frame".to_vec();
     siw_request.extend_from_slice(&[0x10, 0x02, 0x00, 0x04, 0x00, 0x01, 0x00, 0x01]);
     let siw = StartupRepr::parse_bytes(&siw_request)?;
