@@ -47,7 +47,7 @@ pub(crate) struct NewConn {
 #[derive(Debug)]
 pub(crate) struct WorkerShared {
     /// Connections handed over and not yet picked up.
-    pub incoming: Mutex<Vec<NewConn>>,
+    incoming: Mutex<Vec<NewConn>>,
     /// Connections whose doorbell rang.
     pub ready: SegQueue<Arc<ConnShared>>,
     /// The engine thread is (about to be) blocked in `epoll_wait`.
