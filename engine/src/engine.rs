@@ -54,10 +54,7 @@ pub(crate) fn get() -> Result<&'static Engine, Error> {
             match current() {
                 Some(e) => e,
                 None => {
-                    ATFORK.call_once(|| {
-                        // SAFETY: a valid `extern "C" fn()` that lives forever.
-                        let _ = unsafe { libc::pthread_atfork(None, None, Some(forget_in_child)) };
-                    });
+                    ATFORK.call_once(|| crate::sys::on_fork_child(forget_in_child));
                     let engine = EngineConfig::from_env()
                         .and_then(Engine::start)
                         .map_err(Arc::new);

@@ -53,7 +53,7 @@
 //! `sys` (system calls), `tx` (iovecs into FPDUs and payload in flight),
 //! `worker::direct` (reads into memory the core lends), `raw` (the caller's
 //! pointers, under the contracts of its `unsafe fn`s) and `engine` (the
-//! process-wide engine pointer and the fork handler).
+//! process-wide engine pointer, reset in a forked child).
 
 #![deny(unsafe_code)]
 

@@ -16,7 +16,8 @@ use crate::cq::{Completion, CompletionQueue};
 use crate::error::Error;
 use crate::sock::{Readiness, SockState};
 
-/// Life of a connection as the application sees it.
+/// Life of a connection as the application sees it (the engine thread follows a
+/// finer life cycle and sets this alongside; see the crate docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum ConnState {

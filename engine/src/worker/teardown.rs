@@ -11,7 +11,7 @@ use eta_ddp_core::MemoryTable;
 use super::conn::Conn;
 use super::life::Life;
 use crate::error::Error;
-use crate::handoff::{ConnShared, ConnState, free_region};
+use crate::handoff::{ConnShared, ConnState, Wr, free_region};
 
 impl Conn {
     /// The TCP connection is gone: flush everything with error completions.
@@ -87,7 +87,7 @@ pub(super) fn refuse(shared: &Arc<ConnShared>, e: Error, table: &MemoryTable) {
 
 /// Closes the connection's queues and flushes every request in them (and in
 /// `left`, requests already taken from them).
-fn flush_queued(shared: &ConnShared, mut left: VecDeque<crate::handoff::Wr>, table: &MemoryTable) {
+fn flush_queued(shared: &ConnShared, mut left: VecDeque<Wr>, table: &MemoryTable) {
     shared.close_queue(&mut left);
     for wr in left {
         shared.flush_request(wr, table);
