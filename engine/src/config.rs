@@ -57,15 +57,15 @@ impl EngineConfig {
                 .parse::<usize>()
                 .ok()
                 .filter(|n| (1..=64).contains(n))
-                .ok_or_else(|| {
-                    invalid(format!("ETA_ENGINES={v:?}: expected a number from 1 to 64"))
-                })?;
+                .ok_or_else(|| EnvError::invalid("ETA_ENGINES", &v, "a number from 1 to 64"))?;
         }
         if let Some(v) = get("ETA_ENGINE_CPUS") {
             cfg.cpus = parse_cpus(&v).ok_or_else(|| {
-                invalid(format!(
-                    "ETA_ENGINE_CPUS={v:?}: expected CPU numbers and ranges like 2,3 or 4-7"
-                ))
+                EnvError::invalid(
+                    "ETA_ENGINE_CPUS",
+                    &v,
+                    "CPU numbers and ranges like 2,3 or 4-7",
+                )
             })?;
         }
         if let Some(v) = get("ETA_SPIN_US") {
@@ -75,9 +75,7 @@ impl EngineConfig {
                 .ok()
                 .filter(|n| *n <= 1_000_000)
                 .ok_or_else(|| {
-                    invalid(format!(
-                        "ETA_SPIN_US={v:?}: expected microseconds from 0 to 1000000"
-                    ))
+                    EnvError::invalid("ETA_SPIN_US", &v, "microseconds from 0 to 1000000")
                 })?;
             cfg.spin = Duration::from_micros(us);
         }
@@ -85,9 +83,41 @@ impl EngineConfig {
     }
 }
 
-fn invalid(msg: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, msg)
+/// A malformed `ETA_*` variable: carried by the `InvalidInput` error of
+/// [`EngineConfig::from_env`] (its `get_ref` downcasts to this).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvError {
+    /// The variable.
+    pub var: &'static str,
+    /// Its value.
+    pub value: String,
+    /// What it should be.
+    pub expected: &'static str,
 }
+
+impl EnvError {
+    /// The `InvalidInput` error carrying this.
+    fn invalid(var: &'static str, value: &str, expected: &'static str) -> io::Error {
+        let e = Self {
+            var,
+            value: value.to_owned(),
+            expected,
+        };
+        io::Error::new(io::ErrorKind::InvalidInput, e)
+    }
+}
+
+impl std::fmt::Display for EnvError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}={:?}: expected {}",
+            self.var, self.value, self.expected
+        )
+    }
+}
+
+impl std::error::Error for EnvError {}
 
 fn parse_cpus(s: &str) -> Option<Vec<usize>> {
     let mut out = Vec::new();

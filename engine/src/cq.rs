@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub use eta_ddp_core::{CompletionOp, CompletionStatus, Stag};
+pub use eta_ddp_core::{CompletionOp, CompletionStatus, PostError, Stag};
 
 use crate::sys::EventFd;
 
@@ -33,6 +33,12 @@ pub struct Completion {
     pub invalidated: Option<Stag>,
     /// The buffer given with the work request, handed back (Send, Write, Recv).
     pub buffer: Option<Vec<u8>>,
+    /// Why the engine could not hand the request to the connection when it took
+    /// it from the queue (status [`CompletionStatus::Flushed`]): usually
+    /// [`PostError::NotOperational`] (the connection failed after the post), or
+    /// [`PostError::LocalProtection`] for a Read into a region given by STag that
+    /// is not this connection's. `None` for everything else.
+    pub refused: Option<PostError>,
 }
 
 impl Completion {
@@ -46,6 +52,31 @@ impl Completion {
             solicited: c.solicited,
             invalidated: c.invalidated,
             buffer: c.buffer.map(Vec::from),
+            refused: None,
+        }
+    }
+
+    /// A flushed completion: the request of connection `conn` ended without being
+    /// performed (its buffer, if owned, handed back), and the reason, if the
+    /// engine refused it at intake. The one place the engine builds these (the
+    /// core builds its own for requests it had accepted).
+    pub(crate) fn flushed(
+        conn: u64,
+        wr_id: u64,
+        op: CompletionOp,
+        buffer: Option<Vec<u8>>,
+        refused: Option<PostError>,
+    ) -> Self {
+        Self {
+            conn,
+            wr_id,
+            op,
+            status: CompletionStatus::Flushed,
+            byte_len: 0,
+            solicited: false,
+            invalidated: None,
+            buffer,
+            refused,
         }
     }
 }

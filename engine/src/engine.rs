@@ -4,16 +4,18 @@
 //! threads do not exist in it).
 
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once};
 
 use eta_ddp_core::MemoryTable;
 
 use crate::config::EngineConfig;
 use crate::error::Error;
-use crate::shared::WorkerShared;
-use crate::sys::EventFd;
-use crate::worker::{NewConn, Worker};
+use crate::handoff::WorkerShared;
+use crate::worker::Worker;
+
+/// How starting the engine ended, kept for the life of the process.
+type Started = Result<Engine, Arc<io::Error>>;
 
 pub(crate) struct Engine {
     workers: Vec<Arc<WorkerShared>>,
@@ -26,7 +28,7 @@ pub(crate) struct Engine {
 /// A child made by `fork` inherits the pointer but none of the engine's threads: a
 /// `pthread_atfork` child handler (installed with the first engine) clears it, so
 /// the child's first connection starts the child's own engine.
-static CURRENT: AtomicPtr<Result<Engine, String>> = AtomicPtr::new(std::ptr::null_mut());
+static CURRENT: AtomicPtr<Started> = AtomicPtr::new(std::ptr::null_mut());
 /// Serializes starting an engine.
 static STARTING: Mutex<()> = Mutex::new(());
 static ATFORK: Once = Once::new();
@@ -35,7 +37,7 @@ extern "C" fn forget_in_child() {
     CURRENT.store(std::ptr::null_mut(), Ordering::Release);
 }
 
-fn current() -> Option<&'static Result<Engine, String>> {
+fn current() -> Option<&'static Started> {
     let p = CURRENT.load(Ordering::Acquire);
     // SAFETY: a non-null pointer in CURRENT comes from `Box::leak` below and is never
     // freed, so it is valid for the rest of the process.
@@ -52,24 +54,18 @@ pub(crate) fn get() -> Result<&'static Engine, Error> {
             match current() {
                 Some(e) => e,
                 None => {
-                    ATFORK.call_once(|| {
-                        // SAFETY: a valid `extern "C" fn()` that lives forever.
-                        let _ = unsafe { libc::pthread_atfork(None, None, Some(forget_in_child)) };
-                    });
+                    ATFORK.call_once(|| crate::sys::on_fork_child(forget_in_child));
                     let engine = EngineConfig::from_env()
-                        .map_err(|e| e.to_string())
-                        .and_then(|c| Engine::start(c).map_err(|e| e.to_string()));
-                    let e: &'static Result<Engine, String> = Box::leak(Box::new(engine));
-                    CURRENT.store(
-                        (e as *const Result<Engine, String>).cast_mut(),
-                        Ordering::Release,
-                    );
+                        .and_then(Engine::start)
+                        .map_err(Arc::new);
+                    let e: &'static Started = Box::leak(Box::new(engine));
+                    CURRENT.store((e as *const Started).cast_mut(), Ordering::Release);
                     e
                 }
             }
         }
     };
-    e.as_ref().map_err(|e| Error::Engine(e.clone()))
+    e.as_ref().map_err(|e| Error::Engine(Arc::clone(e)))
 }
 
 /// Whether the engine threads have been started in this process.
@@ -82,12 +78,7 @@ impl Engine {
         let table = MemoryTable::new();
         let mut workers = Vec::with_capacity(config.engines);
         for i in 0..config.engines {
-            let shared = Arc::new(WorkerShared {
-                incoming: Mutex::new(Vec::new()),
-                ready: crossbeam_queue::SegQueue::new(),
-                parked: AtomicBool::new(false),
-                wake: EventFd::new()?,
-            });
+            let shared = Arc::new(WorkerShared::new()?);
             let worker = Worker::new(Arc::clone(&shared), table.clone(), config.spin)?;
             let cpu = (!config.cpus.is_empty()).then(|| config.cpus[i % config.cpus.len()]);
             std::thread::Builder::new()
@@ -119,16 +110,5 @@ impl Engine {
     pub fn pick(&self) -> Arc<WorkerShared> {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len();
         Arc::clone(&self.workers[i])
-    }
-
-    /// Hands an established connection to its engine thread.
-    pub fn hand_over(&self, nc: NewConn) {
-        let worker = Arc::clone(&nc.shared.worker);
-        worker
-            .incoming
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(nc);
-        worker.kick();
     }
 }

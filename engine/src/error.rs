@@ -2,8 +2,11 @@
 
 use std::fmt;
 use std::io;
+use std::sync::Arc;
 
-use eta_ddp_core::{ReceivedTerminate, TerminateReason};
+use eta_ddp_core::{
+    ConfigError, PostError, ReceivedTerminate, RegError, StagError, TerminateReason,
+};
 use eta_mpa::{MpaError, NegotiationError};
 
 /// Why a connection could not be set up, or why it ended.
@@ -29,8 +32,18 @@ pub enum Error {
     ConnectionLost(io::ErrorKind),
     /// The connection was closed by this end.
     Closed,
-    /// The engine could not be started or has stopped.
-    Engine(String),
+    /// The engine could not be started (a malformed `ETA_*` variable, or the
+    /// system refused a thread or an fd). Every later call reports the same error.
+    Engine(Arc<io::Error>),
+    /// The negotiated parameters make no valid DDP connection (an MSS too small
+    /// for the shortest MULPDU).
+    Config(ConfigError),
+    /// Memory registration failed.
+    Registration(RegError),
+    /// A region could not be accessed (deregistered, or the range is outside it).
+    Region(StagError),
+    /// A work request could not be posted (nothing was queued).
+    Post(PostError),
 }
 
 impl Error {
@@ -47,7 +60,11 @@ impl Error {
             Self::PeerClosed | Self::Terminated(_) => io::ErrorKind::ConnectionReset,
             Self::ConnectionLost(k) => *k,
             Self::Closed => io::ErrorKind::NotConnected,
-            Self::Engine(_) => io::ErrorKind::Other,
+            Self::Engine(e) => e.kind(),
+            Self::Config(_) | Self::Registration(_) | Self::Region(_) => io::ErrorKind::Other,
+            Self::Post(PostError::NotOperational) => io::ErrorKind::NotConnected,
+            Self::Post(PostError::QueueFull) => io::ErrorKind::WouldBlock,
+            Self::Post(_) => io::ErrorKind::InvalidInput,
         }
     }
 
@@ -72,7 +89,13 @@ impl Error {
                 _ => libc::ECONNRESET,
             },
             Self::Closed => libc::EPIPE,
-            Self::Engine(_) => libc::EIO,
+            Self::Engine(_) | Self::Config(_) | Self::Registration(_) | Self::Region(_) => {
+                libc::EIO
+            }
+            Self::Post(PostError::NotOperational) => libc::ENOTCONN,
+            Self::Post(PostError::QueueFull) => libc::EAGAIN,
+            Self::Post(PostError::TooLong) => libc::EMSGSIZE,
+            Self::Post(_) => libc::EINVAL,
         }
     }
 
@@ -99,7 +122,20 @@ impl fmt::Display for Error {
             Self::Protocol(r) => write!(f, "peer violated the protocol: {r:?}"),
             Self::ConnectionLost(k) => write!(f, "TCP connection lost: {k}"),
             Self::Closed => f.write_str("connection closed"),
-            Self::Engine(s) => write!(f, "engine: {s}"),
+            Self::Engine(e) => write!(f, "engine could not start: {e}"),
+            Self::Config(e) => write!(f, "no valid DDP connection: {e}"),
+            Self::Registration(e) => write!(f, "registration failed: {e}"),
+            Self::Region(e) => write!(f, "region access failed: {e}"),
+            Self::Post(e) => f.write_str(match e {
+                PostError::NotOperational => "connection is not open",
+                PostError::QueueFull => "too many outstanding work requests",
+                PostError::TooLong => "message longer than 4 GiB - 1",
+                PostError::ToWrap => "remote offset plus length wraps around",
+                PostError::LocalProtection => "local region not usable for this Read",
+                PostError::NotWritable => "receive buffer is read-only",
+                PostError::ExtensionsDisabled => "RFC 7306 operations are not enabled",
+                PostError::NoOrd => "no RDMA Read credits (ORD 0)",
+            }),
         }
     }
 }
@@ -109,6 +145,12 @@ impl std::error::Error for Error {}
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {
         Self::Io(e)
+    }
+}
+
+impl From<PostError> for Error {
+    fn from(e: PostError) -> Self {
+        Self::Post(e)
     }
 }
 

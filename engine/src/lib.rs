@@ -11,33 +11,81 @@
 //! - [`Connection::post_send`], [`Connection::post_recv`],
 //!   [`Connection::post_write`], [`Connection::post_read`] queue work;
 //!   [`CompletionQueue`] reports it done. A completion queue may be shared by many
-//!   connections and has an eventfd for `epoll`.
+//!   connections and has an eventfd for `epoll`. A post that fails returns a
+//!   [`PostError`] (`eta-ddp-core`'s, the same cases whether the application
+//!   thread or the engine finds the problem); a request the engine refuses when it
+//!   takes it from the queue completes as flushed with the reason in
+//!   [`Completion::refused`].
 //! - [`Connection::register`] registers memory for the peer's RDMA Writes and Reads,
 //!   reachable only through this connection.
 //!
 //! The engine starts at the first connection, never at load; `ETA_ENGINES`,
 //! `ETA_ENGINE_CPUS` and `ETA_SPIN_US` configure it ([`EngineConfig`]).
+//!
+//! ## Modules
+//!
+//! The API and the engine loop never name each other; both depend on the
+//! hand-off between them (see `docs/architecture.md`, "The engine loop"):
+//!
+//! - API (application threads): `api` ([`Connection`] and its one post path),
+//!   `region` ([`MemoryRegion`], [`RemoteRegion`]), `listener` ([`Listener`]),
+//!   `stream` (socket mode for `libeta.so`), `raw` (requests over the caller's
+//!   memory, for the C API), `establish` (MPA setup in the calling thread).
+//! - `handoff`: what crosses threads. A connection that finished setup goes to its
+//!   engine thread as a `NewConn` in that thread's inbox; afterwards each request
+//!   goes into the connection's lock-free send or receive ring, and a doorbell (a
+//!   flag, the thread's ready list, an eventfd write only if the thread is parked)
+//!   tells the thread. Completions, state and errors come back through the
+//!   connection's shared half and its [`CompletionQueue`]s.
+//! - `worker` (engine threads): the loop (`worker/mod.rs`) and one connection's
+//!   turn split by concern: `intake`, `rx`, `direct`, `transmit`, `rtr_hold`,
+//!   `socket_mode`, `teardown`, and `life`, the connection's life cycle:
+//!   `Open` → `Closing` (close posted) → `FinSent` (our FIN out) → `Closed`, or
+//!   `Open`/`Closing` → `PeerClosed` (the peer's FIN between two messages) →
+//!   `Closed`, and from any state but `Closed` to `Failed`. The application sees
+//!   the coarser [`ConnState`].
+//! - `engine`: the process-wide engine (starts the threads at the first
+//!   connection; the only module that names both the loop and the hand-off).
+//! - Support: `tx` (FPDUs in flight as iovecs), `sock` (socket-mode readiness and
+//!   inbox), `cq`, `config`, `error`, `sys` (system calls).
+//!
+//! `unsafe` is denied in the crate but for the modules that own what it touches:
+//! `sys` (system calls), `tx` (iovecs into FPDUs and payload in flight),
+//! `worker::direct` (reads into memory the core lends), `raw` (the caller's
+//! pointers, under the contracts of its `unsafe fn`s) and `engine` (the
+//! process-wide engine pointer, reset in a forked child).
+
+#![deny(unsafe_code)]
 
 mod api;
 mod config;
 mod cq;
+#[allow(unsafe_code)]
 mod engine;
 mod error;
 mod establish;
-mod shared;
+mod handoff;
+mod listener;
+#[allow(unsafe_code)]
+mod raw;
+mod region;
 mod sock;
 mod stream;
+#[allow(unsafe_code)]
 mod sys;
+#[allow(unsafe_code)]
 mod tx;
 mod worker;
 
-pub use api::{Connection, Listener, MemoryRegion, PostError, RemoteRegion, RxStats};
-pub use config::{AcceptFilter, DEFAULT_SPIN, Decision, EngineConfig, Options};
+pub use api::{Connection, RxStats};
+pub use config::{AcceptFilter, DEFAULT_SPIN, Decision, EngineConfig, EnvError, Options};
 pub use cq::{Completion, CompletionOp, CompletionQueue, CompletionStatus};
 pub use engine::started;
 pub use error::Error;
-pub use eta_ddp_core::{Access, SendOptions, Stag};
+pub use eta_ddp_core::{Access, PostError, SendOptions, Stag};
 pub use eta_mpa::{LocalConfig, Negotiated, RtrType, RtrTypes};
-pub use shared::ConnState;
+pub use handoff::ConnState;
+pub use listener::Listener;
+pub use region::{MemoryRegion, RemoteRegion};
 pub use sock::{INBOX_BYTES, Readiness, SEND_BUDGET};
 pub use stream::{Block, Received, SockError};

@@ -1,6 +1,7 @@
 //! What `libeta.so` builds on: socket-mode calls (messages for `read()`/`write()`,
-//! readiness), setup on a TCP connection the program made, and work requests over
-//! the caller's own memory (the C API).
+//! readiness), setup on a TCP connection the program made, abortive close and the
+//! wait for the engine to let go. Work requests over the caller's own memory (the
+//! C API) are in `raw`.
 
 use std::net::TcpStream;
 use std::os::fd::RawFd;
@@ -8,14 +9,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use eta_ddp_core::{Access, ConnId, LocalBuffer, Scope, SendOptions, Stag};
+use eta_ddp_core::{PostError, SendOptions};
 
-use crate::api::{Connection, PostError, RemoteRegion};
+use crate::api::Connection;
 use crate::config::Options;
-use crate::engine;
 use crate::error::Error;
 use crate::establish;
-use crate::shared::{ConnState, Notify, Payload, Wr};
+use crate::handoff::{ConnState, Payload, Work, Wr};
 use crate::sock::Readiness;
 
 /// Why a socket-mode call did not complete.
@@ -122,7 +122,7 @@ impl Connection {
         self.with_error(|e| e.map(Error::errno))
     }
 
-    fn ended(&self) -> SockError {
+    pub(crate) fn ended(&self) -> SockError {
         SockError::Ended(self.errno().unwrap_or(libc::EPIPE))
     }
 
@@ -218,13 +218,13 @@ impl Connection {
                 for p in parts {
                     buf.extend_from_slice(p);
                 }
-                let wr = Wr::Send {
+                let work = Work::Send {
                     wr_id: 0,
                     buf: Payload::Owned(buf),
                     opts,
                     quiet: true,
                 };
-                match self.submit(false, wr) {
+                match self.post(work) {
                     Ok(()) => return Ok(len),
                     Err(PostError::QueueFull) => r.release_budget(len),
                     Err(_) => {
@@ -260,157 +260,6 @@ impl Connection {
         }
     }
 
-    /// Posts a Send of caller memory (no copy).
-    ///
-    /// # Safety
-    /// `ptr..ptr+len` must stay valid for reads, and unmodified, until the request's
-    /// completion has been taken from the completion queue (or
-    /// [`wait_released`](Self::wait_released) returned true).
-    pub unsafe fn post_send_raw(
-        &self,
-        wr_id: u64,
-        ptr: *const u8,
-        len: usize,
-        opts: SendOptions,
-    ) -> Result<(), PostError> {
-        if u32::try_from(len).is_err() {
-            return Err(PostError::TooLong);
-        }
-        // SAFETY: forwarded from this function's contract.
-        let buf = Payload::Raw(unsafe { LocalBuffer::from_raw(ptr, len) });
-        let wr = Wr::Send {
-            wr_id,
-            buf,
-            opts,
-            quiet: false,
-        };
-        self.submit(false, wr)
-    }
-
-    /// Posts a receive into caller memory (no copy).
-    ///
-    /// # Safety
-    /// `ptr..ptr+len` must stay valid for writes, and untouched by anyone else,
-    /// until the request's completion has been taken (or
-    /// [`wait_released`](Self::wait_released) returned true).
-    pub unsafe fn post_recv_raw(
-        &self,
-        wr_id: u64,
-        ptr: *mut u8,
-        len: usize,
-    ) -> Result<(), PostError> {
-        // SAFETY: forwarded from this function's contract.
-        let buf = Payload::Raw(unsafe { LocalBuffer::from_raw_mut(ptr, len) });
-        self.submit(true, Wr::Recv { wr_id, buf })
-    }
-
-    /// Posts an RDMA Write from caller memory (no copy).
-    ///
-    /// # Safety
-    /// As [`post_send_raw`](Self::post_send_raw).
-    pub unsafe fn post_write_raw(
-        &self,
-        wr_id: u64,
-        ptr: *const u8,
-        len: usize,
-        remote: RemoteRegion,
-    ) -> Result<(), PostError> {
-        let len32 = u32::try_from(len).map_err(|_| PostError::TooLong)?;
-        if remote.to.checked_add(u64::from(len32)).is_none() {
-            return Err(PostError::OffsetWrap);
-        }
-        // SAFETY: forwarded from this function's contract.
-        let buf = Payload::Raw(unsafe { LocalBuffer::from_raw(ptr, len) });
-        self.submit(
-            false,
-            Wr::Write {
-                wr_id,
-                buf,
-                remote: remote.stag,
-                remote_to: remote.to,
-            },
-        )
-    }
-
-    /// Posts an RDMA Read into a region given by its STag and tagged offset (the
-    /// caller checked that the region is this connection's and writable locally;
-    /// the engine checks again when the data arrives).
-    pub fn post_read_stag(
-        &self,
-        wr_id: u64,
-        local: Stag,
-        local_to: u64,
-        len: u32,
-        remote: RemoteRegion,
-    ) -> Result<(), PostError> {
-        if self.negotiated().ord == 0 {
-            return Err(PostError::NoReadCredits);
-        }
-        if remote.to.checked_add(u64::from(len)).is_none()
-            || local_to.checked_add(u64::from(len)).is_none()
-        {
-            return Err(PostError::OffsetWrap);
-        }
-        self.submit(
-            false,
-            Wr::Read {
-                wr_id,
-                local,
-                local_to,
-                len,
-                remote: remote.stag,
-                remote_to: remote.to,
-            },
-        )
-    }
-
-    /// Registers caller memory for RDMA. Its tagged offsets are its addresses (as
-    /// with verbs): the peer addresses octet `i` as `ptr as u64 + i`. Reachable
-    /// through this connection only, or through every connection with `global`.
-    ///
-    /// # Safety
-    /// `ptr..ptr+len` must stay valid for reads and writes until
-    /// [`deregister_wait`](Self::deregister_wait) of the STag returned, or
-    /// [`wait_released`](Self::wait_released) returned true; the engine writes into
-    /// it when the peer (or this side's Read) places data, so nobody may hold a Rust
-    /// reference to it meanwhile.
-    pub unsafe fn register_raw(
-        &self,
-        ptr: *mut u8,
-        len: usize,
-        access: Access,
-        global: bool,
-    ) -> Result<Stag, Error> {
-        let eng = engine::get()?;
-        // SAFETY: forwarded from this function's contract.
-        let buf = unsafe { LocalBuffer::from_raw_mut(ptr, len) };
-        let scope = if global {
-            Scope::Global
-        } else {
-            Scope::Connection(ConnId(self.id()))
-        };
-        eng.table
-            .register_buffer(buf, ptr as u64, access, scope)
-            .map_err(|e| Error::Engine(format!("registration failed: {e:?}")))
-    }
-
-    /// Deregisters `stag` and returns once the engine no longer touches its memory
-    /// (an FPDU being sent from it has been handed to the kernel).
-    pub fn deregister_wait(&self, stag: Stag) -> Result<(), Error> {
-        let notify = Arc::new(Notify::default());
-        if self
-            .submit_control(Wr::Deregister(stag, Some(Arc::clone(&notify))))
-            .is_err()
-        {
-            // The engine has let go of the connection: nothing is in flight.
-            let eng = engine::get()?;
-            let _ = eng.table.deregister(stag);
-            return Ok(());
-        }
-        notify.wait(None);
-        Ok(())
-    }
-
     /// Abortive close: outstanding work is flushed and the TCP connection reset.
     pub fn abort(&self) {
         let _ = self.submit_control(Wr::Abort);
@@ -422,7 +271,9 @@ impl Connection {
         self.shared().released.wait(timeout)
     }
 
-    fn submit_control(&self, wr: Wr) -> Result<(), ()> {
+    /// Queues a control request (no posting credit); fails if the engine has let
+    /// go of the connection.
+    pub(crate) fn submit_control(&self, wr: Wr) -> Result<(), ()> {
         self.shared().submit(wr).map_err(|_| ())
     }
 }

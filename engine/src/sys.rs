@@ -271,6 +271,15 @@ pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
     Ok(())
 }
 
+/// Runs `handler` in the child of every later `fork` (`pthread_atfork`). It runs
+/// in a process that has only the forking thread: it may do little more than
+/// atomic stores.
+pub fn on_fork_child(handler: extern "C" fn()) {
+    // SAFETY: a valid `extern "C" fn()` that lives forever; no prepare or parent
+    // handler.
+    let _ = unsafe { libc::pthread_atfork(None, None, Some(handler)) };
+}
+
 /// A connected pair of non-blocking, close-on-exec `AF_UNIX` stream sockets.
 pub fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as libc::c_int; 2];

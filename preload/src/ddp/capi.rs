@@ -70,7 +70,7 @@ fn fail<T>(e: c_int, v: T) -> T {
 
 fn post_errno(conn: &Connection, e: PostError) -> c_int {
     match e {
-        PostError::NotConnected => conn.errno().unwrap_or(libc::ENOTCONN),
+        PostError::NotOperational => conn.errno().unwrap_or(libc::ENOTCONN),
         PostError::QueueFull => libc::EAGAIN,
         PostError::TooLong => libc::EMSGSIZE,
         _ => libc::EINVAL,

@@ -182,12 +182,12 @@ fn engine_demo() -> Result<(), Box<dyn std::error::Error>> {
             Access::REMOTE_WRITE | Access::REMOTE_READ,
         )?;
         conn.post_recv(1, vec![0u8; 64])
-            .map_err(std::io::Error::from)?;
+            .map_err(eta_engine::Error::from)?;
         // Advertise the region in a Send: STag and length.
         let mut ad = region.stag().0.to_be_bytes().to_vec();
         ad.extend_from_slice(&(region.len() as u64).to_be_bytes());
         conn.post_send(2, ad, eta_engine::SendOptions::default())
-            .map_err(std::io::Error::from)?;
+            .map_err(eta_engine::Error::from)?;
         // One completion queue serves sends and receives by default: wait for the
         // receive (the advertisement's send completes too).
         let c = loop {

@@ -1,126 +1,23 @@
-//! State shared between application threads and the engine thread that runs a
-//! connection: the work-request queue, the doorbell, and what the engine reports back.
+//! One connection's shared half: the work-request queues and the doorbell (from
+//! application threads to the engine thread), and what the engine reports back
+//! (completions, state, error, socket readiness).
 
 use std::collections::VecDeque;
 
-use crossbeam_queue::{ArrayQueue, SegQueue};
+use crossbeam_queue::ArrayQueue;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use eta_ddp_core::{LocalBuffer, SendOptions, Stag};
+use eta_ddp_core::MemoryTable;
 use eta_mpa::Negotiated;
 
-use crate::cq::CompletionQueue;
+use super::{Notify, WorkerShared, Wr, free_region};
+use crate::cq::{Completion, CompletionQueue};
 use crate::error::Error;
-use crate::sock::Readiness;
-use crate::sys::EventFd;
+use crate::sock::{Readiness, SockState};
 
-/// The memory of a work request: owned (handed back in the completion) or the
-/// caller's (the C API; the caller keeps it valid until the completion).
-#[derive(Debug)]
-pub(crate) enum Payload {
-    Owned(Vec<u8>),
-    Raw(LocalBuffer),
-}
-
-impl Payload {
-    pub fn len(&self) -> usize {
-        match self {
-            Self::Owned(v) => v.len(),
-            Self::Raw(b) => b.len(),
-        }
-    }
-
-    pub fn into_local(self) -> LocalBuffer {
-        match self {
-            Self::Owned(v) => LocalBuffer::from_boxed(v.into()),
-            Self::Raw(b) => b,
-        }
-    }
-
-    fn into_vec(self) -> Option<Vec<u8>> {
-        match self {
-            Self::Owned(v) => Some(v),
-            Self::Raw(_) => None,
-        }
-    }
-}
-
-/// Signalled once when something the application waits for is done.
-#[derive(Debug, Default)]
-pub(crate) struct Notify {
-    done: Mutex<bool>,
-    cond: Condvar,
-}
-
-impl Notify {
-    pub fn set(&self) {
-        *self.done.lock().unwrap_or_else(|p| p.into_inner()) = true;
-        self.cond.notify_all();
-    }
-
-    /// Waits until set or `timeout` passes; returns whether it was set.
-    pub fn wait(&self, timeout: Option<std::time::Duration>) -> bool {
-        let deadline = timeout.map(|t| std::time::Instant::now() + t);
-        let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
-        while !*done {
-            match deadline {
-                None => done = self.cond.wait(done).unwrap_or_else(|p| p.into_inner()),
-                Some(d) => {
-                    let Some(left) = d.checked_duration_since(std::time::Instant::now()) else {
-                        return false;
-                    };
-                    done = self
-                        .cond
-                        .wait_timeout(done, left)
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0;
-                }
-            }
-        }
-        true
-    }
-}
-
-/// A work request on its way from an application thread to the engine.
-#[derive(Debug)]
-pub(crate) enum Wr {
-    Send {
-        wr_id: u64,
-        buf: Payload,
-        opts: SendOptions,
-        /// A `write()` copy: no completion for the program; its octets count
-        /// against the socket's send budget until sent.
-        quiet: bool,
-    },
-    Recv {
-        wr_id: u64,
-        buf: Payload,
-    },
-    Write {
-        wr_id: u64,
-        buf: Payload,
-        remote: Stag,
-        remote_to: u64,
-    },
-    Read {
-        wr_id: u64,
-        local: Stag,
-        local_to: u64,
-        len: u32,
-        remote: Stag,
-        remote_to: u64,
-    },
-    /// Deregister a region of this connection once no FPDU in flight refers to it,
-    /// then signal the waiter, if any.
-    Deregister(Stag, Option<Arc<Notify>>),
-    /// Graceful close: finish queued work, then FIN.
-    Close,
-    /// Abortive close: flush everything, reset the TCP connection.
-    Abort,
-}
-
-/// Life of a connection as the application sees it.
+/// Life of a connection as the application sees it (the engine thread follows a
+/// finer life cycle and sets this alongside; see the crate docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum ConnState {
@@ -141,30 +38,6 @@ impl ConnState {
             1 => Self::Closing,
             2 => Self::Closed,
             _ => Self::Failed,
-        }
-    }
-}
-
-/// One engine thread's inbox.
-#[derive(Debug)]
-pub(crate) struct WorkerShared {
-    /// Connections handed over and not yet picked up.
-    pub incoming: Mutex<Vec<crate::worker::NewConn>>,
-    /// Connections whose doorbell rang.
-    pub ready: SegQueue<Arc<ConnShared>>,
-    /// The engine thread is (about to be) blocked in `epoll_wait`.
-    pub parked: AtomicBool,
-    /// Wakes the engine thread from `epoll_wait`.
-    pub wake: EventFd,
-}
-
-impl WorkerShared {
-    /// Wakes the engine if it parked: an atomic load while it spins, an eventfd
-    /// write only when it sleeps.
-    pub fn kick(&self) {
-        std::sync::atomic::fence(Ordering::SeqCst);
-        if self.parked.load(Ordering::SeqCst) {
-            self.wake.signal();
         }
     }
 }
@@ -262,7 +135,7 @@ impl ConnShared {
             self.submitting.fetch_sub(1, Ordering::SeqCst);
             return Err(wr);
         }
-        let ring = if matches!(wr, Wr::Recv { .. }) {
+        let ring = if matches!(&wr, Wr::Post(w) if w.is_recv()) {
             &self.rq
         } else {
             &self.sq
@@ -312,7 +185,7 @@ impl ConnShared {
     /// Hands a completion to the application: releases its posting credit and
     /// appends it to the right completion queue. A quiet Send (a `write()` copy)
     /// only gives its credit and send budget back.
-    pub fn deliver(&self, c: crate::cq::Completion, quiet: Option<usize>) {
+    pub fn deliver(&self, c: Completion, quiet: Option<usize>) {
         if let Some(len) = quiet {
             self.outstanding_sq.fetch_sub(1, Ordering::AcqRel);
             if let Some(r) = &self.sock {
@@ -338,41 +211,15 @@ impl ConnShared {
 
     /// Completes a request the engine never started as flushed (its buffer handed
     /// back), or performs a control request that needs no connection.
-    pub fn flush_request(&self, wr: Wr, table: &eta_ddp_core::MemoryTable) {
-        use eta_ddp_core::{CompletionOp, CompletionStatus};
-        let mut quiet_len = None;
-        let (wr_id, op, buffer) = match wr {
-            Wr::Send {
-                wr_id, buf, quiet, ..
-            } => {
-                quiet_len = quiet.then(|| buf.len());
-                (wr_id, CompletionOp::Send, buf.into_vec())
+    pub fn flush_request(&self, wr: Wr, table: &MemoryTable) {
+        match wr {
+            Wr::Post(work) => {
+                let (c, quiet) = work.flush(self.id);
+                self.deliver(c, quiet);
             }
-            Wr::Recv { wr_id, buf } => (wr_id, CompletionOp::Recv, buf.into_vec()),
-            Wr::Write { wr_id, buf, .. } => (wr_id, CompletionOp::Write, buf.into_vec()),
-            Wr::Read { wr_id, .. } => (wr_id, CompletionOp::Read, None),
-            Wr::Deregister(stag, notify) => {
-                let _ = table.deregister(stag);
-                if let Some(n) = notify {
-                    n.set();
-                }
-                return;
-            }
-            Wr::Close | Wr::Abort => return,
-        };
-        self.deliver(
-            crate::cq::Completion {
-                conn: self.id,
-                wr_id,
-                op,
-                status: CompletionStatus::Flushed,
-                byte_len: 0,
-                solicited: false,
-                invalidated: None,
-                buffer,
-            },
-            quiet_len,
-        );
+            Wr::Deregister(stag, notify) => free_region(table, stag, notify.as_deref()),
+            Wr::Close | Wr::Abort => {}
+        }
     }
 
     /// The doorbell: an atomic flag, and the first ring since the engine last looked
@@ -387,7 +234,7 @@ impl ConnShared {
 
     /// Socket mode: whether the program should see its fd readable: a message
     /// ready for `read()`, or a completion on the connection's own queues.
-    pub fn sock_readable(&self, st: &crate::sock::SockState) -> bool {
+    pub fn sock_readable(&self, st: &SockState) -> bool {
         st.inbox.ready()
             || Readiness::eof(st)
             || (self.own_cq && (!self.recv_cq.is_empty() || !self.send_cq.is_empty()))
