@@ -114,7 +114,7 @@ pub fn log(level: Level, args: fmt::Arguments<'_>) {
     let mut rest = &line.buf[..line.len];
     while !rest.is_empty() {
         // SAFETY: libc's write on fd 2 with a pointer and length inside `line`.
-        let n = unsafe { crate::interpose::real::write::call(2, rest.as_ptr().cast(), rest.len()) };
+        let n = unsafe { crate::real::write(2, rest.as_ptr().cast(), rest.len()) };
         if n <= 0 {
             break;
         }
@@ -141,7 +141,9 @@ pub(crate) use {debug, error, info};
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::fmt::Write as _;
+
+    use super::{Line, parse};
 
     #[test]
     fn values() {

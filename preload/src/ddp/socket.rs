@@ -15,7 +15,7 @@ use libc::c_int;
 use super::epoll_move;
 use super::opts::EtaOpts;
 use super::registry;
-use crate::interpose::real;
+use crate::real;
 
 /// Where a socket is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,14 +180,14 @@ impl DdpSocket {
         connecting: bool,
     ) -> Result<(), i32> {
         // SAFETY: F_DUPFD_CLOEXEC on the program's socket; the result is a new fd.
-        let tcp = unsafe { real_fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+        let tcp = unsafe { real::fcntl_int(fd, libc::F_DUPFD_CLOEXEC, 0) };
         if tcp < 0 {
             return Err(crate::errno::get());
         }
         // SAFETY: `tcp` was just created and is owned by nobody else.
         let tcp = unsafe { OwnedFd::from_raw_fd(tcp) };
         // SAFETY: F_GETFL on the program's socket.
-        let fl = unsafe { real_fcntl(fd, libc::F_GETFL, 0) };
+        let fl = unsafe { real::fcntl_int(fd, libc::F_GETFL, 0) };
         self.nonblock
             .store(fl >= 0 && fl & libc::O_NONBLOCK != 0, Ordering::Release);
         let (ready, app) = Readiness::new().map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
@@ -196,7 +196,7 @@ impl DdpSocket {
         // SAFETY: dup3 of the pollable end onto the program's fd number, which
         // atomically closes the program's reference to the TCP socket (we hold
         // `tcp`). `app` is closed when it drops: the program's fd is the only one.
-        if unsafe { real::dup3::call(app.as_raw_fd(), fd, libc::O_CLOEXEC) } < 0 {
+        if unsafe { real::dup3(app.as_raw_fd(), fd, libc::O_CLOEXEC) } < 0 {
             let e = crate::errno::get();
             epoll_move::restore(fd, &moved);
             return Err(e);
@@ -269,7 +269,7 @@ impl DdpSocket {
             }
         }
         // SAFETY: F_DUPFD_CLOEXEC on our TCP socket: the engine gets its own fd.
-        let dup = unsafe { real_fcntl(tcp, libc::F_DUPFD_CLOEXEC, 0) };
+        let dup = unsafe { real::fcntl_int(tcp, libc::F_DUPFD_CLOEXEC, 0) };
         if dup < 0 {
             let e = crate::errno::get();
             self.fail(e, "cannot duplicate the TCP socket".into());
@@ -339,22 +339,13 @@ impl DdpSocket {
     }
 }
 
-/// `fcntl` with an int argument, through libc's own function.
-///
-/// # Safety
-/// The C contract of `fcntl`.
-pub unsafe fn real_fcntl(fd: c_int, cmd: c_int, arg: c_int) -> c_int {
-    // SAFETY: forwarded.
-    unsafe { crate::interpose::variadic::fcntl(false, fd, cmd, arg as usize) }
-}
-
 /// `SO_ERROR` of `fd` (0 if none or on failure).
 pub fn so_error(fd: c_int) -> c_int {
     let mut v: c_int = 0;
     let mut len = std::mem::size_of::<c_int>() as libc::socklen_t;
     // SAFETY: valid out-pointers for an int and its size.
     let r = unsafe {
-        real::getsockopt::call(
+        real::getsockopt(
             fd,
             libc::SOL_SOCKET,
             libc::SO_ERROR,
