@@ -137,7 +137,10 @@ fn with_conn<T: Copy>(
     guarded(fail_v, || match lookup_open(fd) {
         Ok((s, c)) => {
             s.raw_used.store(true, std::sync::atomic::Ordering::Release);
-            f(&s, &c).unwrap_or_else(|e| fail(e, fail_v))
+            f(&s, &c).unwrap_or_else(|e| {
+                s.log_failure();
+                fail(e, fail_v)
+            })
         }
         Err(e) => fail(e, fail_v),
     })

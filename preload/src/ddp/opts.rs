@@ -1,6 +1,8 @@
 //! The `SOL_ETA` options (`include/eta.h`): what a socket asks for before it
 //! switches, and what `getsockopt` reports after.
 
+use std::fmt;
+
 use eta_engine::{CompletionQueue, LocalConfig, Negotiated, Options, RtrType, RtrTypes};
 
 use crate::eta_h::{
@@ -148,6 +150,33 @@ pub fn negotiated(n: &Negotiated, peer_private_data: &[u8], name: i32) -> Option
             Some(RtrType::Send) => ETA_RTR_SEND,
         }),
         _ => None,
+    }
+}
+
+/// What MPA setup agreed on, as the debug log tells it.
+pub struct Agreed<'a>(pub &'a Negotiated);
+
+impl fmt::Display for Agreed<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0;
+        let on = |b: bool| if b { "on" } else { "off" };
+        let rtr = match n.rtr {
+            None => "none",
+            Some(RtrType::Write) => "RDMA Write",
+            Some(RtrType::Read) => "RDMA Read",
+            Some(RtrType::Send) => "Send",
+        };
+        write!(
+            f,
+            "MPA revision {}{}, CRC {}, markers {} sent / {} received, IRD {}, ORD {}, RTR {rtr}",
+            n.revision,
+            if n.enhanced { " (enhanced)" } else { "" },
+            on(n.crc),
+            on(n.markers_tx),
+            on(n.markers_rx),
+            n.ird,
+            n.ord,
+        )
     }
 }
 

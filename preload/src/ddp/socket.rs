@@ -13,8 +13,9 @@ use eta_engine::{Connection, Readiness};
 use libc::c_int;
 
 use super::epoll_move;
-use super::opts::EtaOpts;
+use super::opts::{Agreed, EtaOpts};
 use super::registry;
+use crate::log::{self, Level};
 use crate::real;
 
 /// Where a socket is in its life.
@@ -78,6 +79,8 @@ pub struct DdpSocket {
     pub closed: AtomicBool,
     /// The fd it was made on (completions name it).
     fd: AtomicI32,
+    /// Its failure was logged (at debug level, once).
+    failure_logged: AtomicBool,
 }
 
 impl DdpSocket {
@@ -98,6 +101,7 @@ impl DdpSocket {
             fds: AtomicUsize::new(1),
             closed: AtomicBool::new(false),
             fd: AtomicI32::new(fd),
+            failure_logged: AtomicBool::new(false),
         })
     }
 
@@ -202,6 +206,10 @@ impl DdpSocket {
             return Err(e);
         }
         epoll_move::restore(fd, &moved);
+        log::debug!(
+            "fd {fd}: switched to DDP mode, MPA setup as the {role:?} (the TCP socket is now fd {})",
+            tcp.as_raw_fd()
+        );
         let _ = self.tcp.set(tcp);
         let _ = self.ready.set(Arc::clone(&ready));
         self.set_phase(Phase::Connecting);
@@ -292,6 +300,15 @@ impl DdpSocket {
                 let _ = self.conn.set(conn);
                 self.set_phase(Phase::Open);
                 crate::log::info!("DDP connection {} open", self.conn().map_or(0, |c| c.id()));
+                if let Some(c) = self.conn() {
+                    log::debug!(
+                        "fd {}: connection {} established as the MPA {role:?}: {}, {} octets of private data from the peer",
+                        self.fd(),
+                        c.id(),
+                        Agreed(c.negotiated()),
+                        c.peer_private_data().len()
+                    );
+                }
                 if self.closed.load(Ordering::Acquire) {
                     self.finish_close();
                 }
@@ -310,6 +327,26 @@ impl DdpSocket {
         self.set_phase(Phase::Failed(errno, text));
         if let Some(r) = self.ready.get() {
             r.hang_up();
+        }
+    }
+
+    /// Logs (at debug level, once) why the socket failed, as `ETA_ERROR` tells it:
+    /// called where a call on it ends in an error. Off, it costs one relaxed load.
+    pub fn log_failure(&self) {
+        if !log::enabled(Level::Debug) || self.failure_logged.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Some((e, text)) = self.failure() {
+            if !self.failure_logged.swap(true, Ordering::Relaxed) {
+                log::write_line(
+                    Level::Debug,
+                    format_args!(
+                        "fd {}: DDP socket failed: {} ({text})",
+                        self.fd(),
+                        std::io::Error::from_raw_os_error(e)
+                    ),
+                );
+            }
         }
     }
 
@@ -333,6 +370,10 @@ impl DdpSocket {
         };
         c.close();
         if self.raw_used.load(Ordering::Acquire) && !c.wait_released(Some(Duration::from_secs(5))) {
+            log::debug!(
+                "connection {}: not closed within 5 s while the engine held the program's memory: reset",
+                c.id()
+            );
             c.abort();
             c.wait_released(None);
         }

@@ -1,5 +1,6 @@
 //! A DDP socket's life: bind, listen, connect, accept, shutdown, close, dup.
 
+use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -10,7 +11,7 @@ use crate::ddp::opts::EtaOpts;
 use crate::ddp::socket::{DdpSocket, Phase, Role};
 use crate::errno;
 use crate::fdtable::{self, FD_TABLE_LEN, FdKind};
-use crate::real;
+use crate::{log, real};
 
 /// `bind`: before the switch only.
 pub fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
@@ -39,6 +40,7 @@ pub fn listen(fd: c_int, backlog: c_int) -> c_int {
     let r = unsafe { real::listen(fd, backlog) };
     if r == 0 && s.opts().ddp {
         s.set_phase(Phase::Listening);
+        log::debug!("fd {fd}: listening in DDP mode");
     }
     r
 }
@@ -111,6 +113,7 @@ pub fn accept4(fd: c_int, addr: *mut sockaddr, alen: *mut socklen_t, flags: c_in
             unsafe { real::close(nfd) };
             return fail(libc::EMFILE);
         }
+        log::debug!("fd {fd}: accepted fd {nfd}");
         let mut o: EtaOpts = s.opts().clone();
         o.ddp = true;
         let child = DdpSocket::new(o, nfd);
@@ -125,7 +128,7 @@ pub fn accept4(fd: c_int, addr: *mut sockaddr, alen: *mut socklen_t, flags: c_in
                 return nfd;
             }
             Err(e) => {
-                crate::log::info!("accepted connection failed MPA setup (errno {e})");
+                log::info!("accepted connection failed MPA setup (errno {e})");
                 close(nfd);
                 if !blocking {
                     return fail(libc::ECONNABORTED);
@@ -186,11 +189,27 @@ fn release(fd: c_int) {
         return;
     }
     if s.fds.fetch_sub(1, Ordering::AcqRel) == 1 {
+        log::debug!("fd {fd}: DDP socket closed ({})", Closed(&s));
         s.closed.store(true, Ordering::Release);
         if let Some(c) = s.conn() {
             capi::forget_connection(c.id());
         }
         s.finish_close();
+    }
+}
+
+/// How a DDP socket was when its last fd closed, as the debug log tells it.
+struct Closed<'a>(&'a DdpSocket);
+
+impl fmt::Display for Closed<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0;
+        match (s.conn(), s.failure()) {
+            (Some(c), None) => write!(f, "connection {} closes gracefully", c.id()),
+            (Some(c), Some((_, text))) => write!(f, "connection {} had failed: {text}", c.id()),
+            (None, Some((_, text))) => write!(f, "setup had failed: {text}"),
+            (None, None) => write!(f, "{:?}, no connection", *s.phase()),
+        }
     }
 }
 

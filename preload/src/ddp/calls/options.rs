@@ -9,7 +9,7 @@ use crate::ddp::opts::{self, EtaOpts, OptError};
 use crate::ddp::socket::{DdpSocket, Phase, Role};
 use crate::eta_h::{ETA_CQ, ETA_DDPMODE, ETA_ERROR, SOL_ETA};
 use crate::fdtable::{self, FD_TABLE_LEN, FdKind};
-use crate::real;
+use crate::{log, real};
 
 /// Whether `fd` is a TCP socket: `None` if it is no socket at all (or no fd).
 fn is_tcp(fd: c_int) -> Option<bool> {
@@ -38,9 +38,7 @@ fn not_tcp(fd: c_int, name: c_int, kernel: impl FnOnce() -> c_int) -> Option<c_i
     match is_tcp(fd) {
         Some(true) => None,
         Some(false) => {
-            crate::log::info!(
-                "SOL_ETA option {name} on fd {fd}, a socket that is not TCP: ENOPROTOOPT"
-            );
+            log::info!("SOL_ETA option {name} on fd {fd}, a socket that is not TCP: ENOPROTOOPT");
             Some(fail(libc::ENOPROTOOPT))
         }
         None => Some(kernel()),
@@ -117,6 +115,7 @@ pub fn set_eta(fd: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_
             s.opts().ddp = true;
             if is_listening(fd) {
                 s.set_phase(Phase::Listening);
+                log::debug!("fd {fd}: DDP mode on a listening socket: it accepts DDP sockets");
                 0
             } else if is_connected(fd) {
                 let role = if fdtable::accepted(fd) {
@@ -129,6 +128,7 @@ pub fn set_eta(fd: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_
                     Err(e) => fail(e),
                 }
             } else {
+                log::debug!("fd {fd}: DDP mode on: it switches at connect() or listen()");
                 0
             }
         }

@@ -48,7 +48,10 @@ fn recv_path(
         Way::Fail(e) => (fail(e), false),
         Way::Ddp(s) => match bufs().and_then(|mut b| recv_msg(fd, &s, &mut b, flags)) {
             Ok((n, eom)) => (n as ssize_t, eom),
-            Err(e) => (fail(e), false),
+            Err(e) => {
+                s.log_failure();
+                (fail(e), false)
+            }
         },
     }
 }

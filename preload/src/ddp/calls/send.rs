@@ -48,7 +48,10 @@ fn send_path(
         Way::Fail(e) => fail(e),
         Way::Ddp(s) => match parts().and_then(|p| send_msg(fd, &s, &p, flags)) {
             Ok(n) => n as ssize_t,
-            Err(e) => fail(e),
+            Err(e) => {
+                s.log_failure();
+                fail(e)
+            }
         },
     }
 }
