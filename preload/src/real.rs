@@ -173,6 +173,16 @@ pub(crate) unsafe fn fcntl_int(fd: c_int, cmd: c_int, arg: c_int) -> c_int {
     unsafe { fcntl(false, fd, cmd, arg as usize) }
 }
 
+/// An int-valued socket option of `fd` through libc's own `getsockopt`: `None` if
+/// the call fails.
+pub(crate) fn getsockopt_int(fd: c_int, level: c_int, name: c_int) -> Option<c_int> {
+    let mut v: c_int = 0;
+    let mut len = std::mem::size_of::<c_int>() as socklen_t;
+    // SAFETY: valid out-pointers for an int and its size.
+    let r = unsafe { getsockopt(fd, level, name, (&mut v as *mut c_int).cast(), &mut len) };
+    (r == 0).then_some(v)
+}
+
 /// Calls libc's `ioctl` with `arg` as its variadic argument.
 ///
 /// # Safety

@@ -382,17 +382,5 @@ impl DdpSocket {
 
 /// `SO_ERROR` of `fd` (0 if none or on failure).
 pub fn so_error(fd: c_int) -> c_int {
-    let mut v: c_int = 0;
-    let mut len = std::mem::size_of::<c_int>() as libc::socklen_t;
-    // SAFETY: valid out-pointers for an int and its size.
-    let r = unsafe {
-        real::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_ERROR,
-            (&mut v as *mut c_int).cast(),
-            &mut len,
-        )
-    };
-    if r == 0 { v } else { 0 }
+    real::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_ERROR).unwrap_or(0)
 }

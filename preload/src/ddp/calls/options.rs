@@ -13,21 +13,7 @@ use crate::{log, real};
 
 /// Whether `fd` is a TCP socket: `None` if it is no socket at all (or no fd).
 fn is_tcp(fd: c_int) -> Option<bool> {
-    let get = |name| {
-        let mut v: c_int = -1;
-        let mut l = std::mem::size_of::<c_int>() as socklen_t;
-        // SAFETY: valid out-pointers for an int.
-        let r = unsafe {
-            real::getsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                name,
-                (&mut v as *mut c_int).cast(),
-                &mut l,
-            )
-        };
-        (r == 0).then_some(v)
-    };
+    let get = |name| real::getsockopt_int(fd, libc::SOL_SOCKET, name);
     let ty = get(libc::SO_TYPE)?;
     Some(ty == libc::SOCK_STREAM && get(libc::SO_PROTOCOL) == Some(libc::IPPROTO_TCP))
 }
@@ -46,19 +32,7 @@ fn not_tcp(fd: c_int, name: c_int, kernel: impl FnOnce() -> c_int) -> Option<c_i
 }
 
 fn is_listening(fd: c_int) -> bool {
-    let mut v: c_int = 0;
-    let mut l = std::mem::size_of::<c_int>() as socklen_t;
-    // SAFETY: valid out-pointers for an int.
-    let r = unsafe {
-        real::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_ACCEPTCONN,
-            (&mut v as *mut c_int).cast(),
-            &mut l,
-        )
-    };
-    r == 0 && v != 0
+    real::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN).is_some_and(|v| v != 0)
 }
 
 fn is_connected(fd: c_int) -> bool {
