@@ -39,6 +39,12 @@ impl Symbol {
         }
     }
 
+    /// The address if already resolved, else null (one relaxed load).
+    #[inline(always)]
+    pub fn cached(&self) -> *mut c_void {
+        self.ptr.load(Ordering::Relaxed)
+    }
+
     /// The function's address, or `None` if libc has no such symbol.
     #[inline(always)]
     pub fn get(&self) -> Option<*mut c_void> {
@@ -94,16 +100,33 @@ macro_rules! originals {
             #[inline(always)]
             #[allow(clippy::too_many_arguments)]
             pub(crate) unsafe fn $name($($arg: $ty),*) -> $ret {
-                let Some(p) = sym::$name.get() else {
-                    missing();
-                    return -1;
-                };
                 type F = unsafe extern "C" fn($($ty),*) -> $ret;
-                // SAFETY: `p` is libc's function of this name, whose C prototype is
-                // this signature.
-                let f = unsafe { std::mem::transmute::<*mut c_void, F>(p) };
+                let p = sym::$name.cached();
+                if !p.is_null() {
+                    // SAFETY: `p` is libc's function of this name, whose C prototype
+                    // is this signature.
+                    let f = unsafe { std::mem::transmute::<*mut c_void, F>(p) };
+                    // SAFETY: the caller keeps the function's C contract.
+                    return unsafe { f($($arg),*) };
+                }
+                /// A call before the symbol was resolved (the constructor has not
+                /// run yet): resolve, then call. Out of line, so that the path
+                /// above stays a leaf and a tail call.
+                #[cold]
+                #[inline(never)]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn first_call($($arg: $ty),*) -> $ret {
+                    let Some(p) = sym::$name.resolve() else {
+                        missing();
+                        return -1;
+                    };
+                    // SAFETY: as above.
+                    let f = unsafe { std::mem::transmute::<*mut c_void, F>(p) };
+                    // SAFETY: the caller keeps the function's C contract.
+                    unsafe { f($($arg),*) }
+                }
                 // SAFETY: the caller keeps the function's C contract.
-                unsafe { f($($arg),*) }
+                unsafe { first_call($($arg),*) }
             }
         )*
 

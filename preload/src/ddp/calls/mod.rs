@@ -1,5 +1,5 @@
-//! The socket calls on fds the shim handles (see [`crate::ddp`]): [`recv`],
-//! [`send`], [`life`] (connect, accept, close, dup), [`options`] (`SOL_ETA` and
+//! The socket calls on fds the shim handles (see [`crate::ddp`]): [`recv`](mod@recv),
+//! [`send`](mod@send), [`life`] (connect, accept, close, dup), [`options`] (`SOL_ETA` and
 //! socket options), [`control`] (names, `fcntl`, `ioctl`).
 //!
 //! Each function here has the C signature of the libc function it stands in for
