@@ -156,7 +156,9 @@ pub fn copy(old: c_int, new: c_int) {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use libc::c_int;
+
+    use super::{FD_TABLE_LEN, FdKind, clear, copy, is_plain, kind, none_marked, set};
 
     // The table is global: each test uses its own fd numbers, far from real ones.
 

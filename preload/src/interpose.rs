@@ -24,7 +24,7 @@ use libc::{
     off64_t, pid_t, pollfd, sigset_t, size_t, sockaddr, socklen_t, ssize_t, timespec, timeval,
 };
 
-use crate::{fdtable, route};
+use crate::{fdtable, real, route};
 
 #[cfg(not(all(
     target_os = "linux",
@@ -35,73 +35,13 @@ compile_error!(
      variadic arguments are passed like named ones (Linux on x86-64 and aarch64)"
 );
 
-/// Defines, for each entry, the resolver `real::NAME::call` and (unless the entry
-/// says `manual()`) the exported function routed by `route::SELECTOR(keys)`.
-macro_rules! interpose {
+/// Defines the exported function of each entry of [`exported!`]'s table, routed by
+/// `route::SELECTOR(keys)` (nothing for `manual()` entries).
+macro_rules! exports {
     ($(
         $(#[$attr:meta])*
         fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty = $sel:ident($($key:ident),*);
     )*) => {
-        /// libc's functions, resolved with `dlsym(RTLD_NEXT, ..)`.
-        pub(crate) mod real {
-            #[allow(unused_imports)]
-            use super::*;
-            $(
-                #[allow(non_snake_case)]
-                pub(crate) mod $name {
-                    #[allow(unused_imports)]
-                    use super::*;
-                    pub(crate) static SYM: crate::real::Symbol =
-                        crate::real::Symbol::new(concat!(stringify!($name), "\0"));
-
-                    /// Calls libc's function (`-1`/`ENOSYS` if libc has none).
-                    ///
-                    /// # Safety
-                    /// The C contract of the libc function of this name.
-                    #[inline(always)]
-                    pub(crate) unsafe fn call($($arg: $ty),*) -> $ret {
-                        let p = SYM.cached();
-                        if p.is_null() {
-                            // SAFETY: the caller keeps the function's C contract.
-                            return unsafe { first_call($($arg),*) };
-                        }
-                        type F = unsafe extern "C" fn($($ty),*) -> $ret;
-                        // SAFETY: `p` is libc's function of this name, whose C
-                        // prototype is this signature.
-                        let f = unsafe { std::mem::transmute::<*mut std::ffi::c_void, F>(p) };
-                        // SAFETY: the caller keeps the function's C contract.
-                        unsafe { f($($arg),*) }
-                    }
-
-                    /// A call before the symbol was resolved (the constructor has not
-                    /// run yet): resolve, then call.
-                    #[cold]
-                    #[inline(never)]
-                    unsafe fn first_call($($arg: $ty),*) -> $ret {
-                        match SYM.resolve() {
-                            Some(p) => {
-                                type F = unsafe extern "C" fn($($ty),*) -> $ret;
-                                // SAFETY: as in `call`.
-                                let f = unsafe { std::mem::transmute::<*mut std::ffi::c_void, F>(p) };
-                                // SAFETY: the caller keeps the function's C contract.
-                                unsafe { f($($arg),*) }
-                            }
-                            None => {
-                                crate::real::missing();
-                                -1
-                            }
-                        }
-                    }
-                }
-            )*
-
-            /// Resolves every symbol now.
-            pub(crate) fn resolve_all() {
-                $( let _ = $name::SYM.resolve(); )*
-                super::variadic::resolve_all();
-            }
-        }
-
         $( export_one!([$(#[$attr])*] $name($($arg: $ty),*) -> $ret; $sel($($key),*)); )*
     };
 }
@@ -126,7 +66,7 @@ macro_rules! export_one {
         pub unsafe extern "C" fn $name($($arg: $ty),*) -> $ret {
             // SAFETY: the arguments go untouched to libc's function; the caller
             // keeps its C contract.
-            unsafe { real::$name::call($($arg),*) }
+            unsafe { real::$name($($arg),*) }
         }
     };
     ([$($attr:tt)*] $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty; $sel:ident($($key:ident),*)) => {
@@ -139,7 +79,7 @@ macro_rules! export_one {
             if route::$sel($($key),*) {
                 // SAFETY: the arguments go untouched to libc's function; the caller
                 // keeps its C contract.
-                return unsafe { real::$name::call($($arg),*) };
+                return unsafe { real::$name($($arg),*) };
             }
             // Out of line, so that the passthrough above stays a leaf and a tail call.
             #[cold]
@@ -154,7 +94,15 @@ macro_rules! export_one {
     };
 }
 
-interpose! {
+/// The table of the functions the shim exports under libc's names. Each entry is
+/// `fn NAME(ARGS) -> RET = SELECTOR(KEYS);`: the C signature, and how the exported
+/// function is routed (`route::SELECTOR(KEYS)`; `always()` passes every call
+/// through, `manual()` is exported by hand below). `exported!(m)` hands the whole
+/// table to macro `m`: [`exports!`] here, and `originals!` in [`crate::real`], which
+/// defines libc's function of each name.
+macro_rules! exported {
+    ($then:ident) => {
+        $then! {
     /// `socket(2)`.
     fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int = manual();
     /// `bind(2)`.
@@ -244,7 +192,12 @@ interpose! {
     fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int = manual();
     fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int = manual();
     fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int = manual();
+        }
+    };
 }
+pub(crate) use exported;
+
+exported!(exports);
 
 /// `socket(2)`. The new fd's table entry is reset (an fd number closed behind the
 /// shim's back may have left one).
@@ -254,7 +207,7 @@ interpose! {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
     // SAFETY: forwarded untouched; the caller keeps socket's contract.
-    let fd = unsafe { real::socket::call(domain, ty, protocol) };
+    let fd = unsafe { real::socket(domain, ty, protocol) };
     fdtable::fresh(fd);
     fd
 }
@@ -268,7 +221,7 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
 pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
     if fdtable::is_plain(fd) {
         // SAFETY: forwarded untouched; the caller keeps accept's contract.
-        let nfd = unsafe { real::accept::call(fd, addr, len) };
+        let nfd = unsafe { real::accept(fd, addr, len) };
         fdtable::note_accepted(nfd);
         return nfd;
     }
@@ -288,7 +241,7 @@ pub unsafe extern "C" fn accept4(
 ) -> c_int {
     if fdtable::is_plain(fd) {
         // SAFETY: forwarded untouched; the caller keeps accept4's contract.
-        let nfd = unsafe { real::accept4::call(fd, addr, len, flags) };
+        let nfd = unsafe { real::accept4(fd, addr, len, flags) };
         fdtable::note_accepted(nfd);
         return nfd;
     }
@@ -311,7 +264,7 @@ pub unsafe extern "C" fn epoll_ctl(
 ) -> c_int {
     fdtable::note_epolled(fd);
     // SAFETY: forwarded untouched; the caller keeps epoll_ctl's contract.
-    unsafe { real::epoll_ctl::call(epfd, op, fd, event) }
+    unsafe { real::epoll_ctl(epfd, op, fd, event) }
 }
 
 /// `close(2)`.
@@ -322,7 +275,7 @@ pub unsafe extern "C" fn epoll_ctl(
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
     if fdtable::is_plain(fd) {
         // SAFETY: forwarded untouched; the caller keeps close's contract.
-        return unsafe { real::close::call(fd) };
+        return unsafe { real::close(fd) };
     }
     route::guarded_fd(fd, -1, move || crate::ddp::calls::close(fd))
 }
@@ -334,7 +287,7 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
     // SAFETY: forwarded untouched; the caller keeps close_range's contract.
-    let kernel = move || unsafe { real::close_range::call(first, last, flags) };
+    let kernel = move || unsafe { real::close_range(first, last, flags) };
     if fdtable::none_marked() {
         return kernel();
     }
@@ -354,19 +307,9 @@ pub unsafe extern "C" fn closefrom(low: c_int) {
             crate::ddp::calls::close_range(low.max(0) as c_uint, c_uint::MAX, 0, || 0)
         });
     }
-    match CLOSEFROM.get() {
-        Some(p) => {
-            // SAFETY: `p` is libc's `void closefrom(int)`.
-            let f: unsafe extern "C" fn(c_int) = unsafe { std::mem::transmute(p) };
-            // SAFETY: forwarded untouched; the caller keeps closefrom's contract.
-            unsafe { f(low) }
-        }
-        None => crate::real::missing(),
-    }
+    // SAFETY: forwarded untouched; the caller keeps closefrom's contract.
+    unsafe { real::closefrom(low) }
 }
-
-/// libc's `closefrom` (it returns nothing, so it is not in the table above).
-static CLOSEFROM: crate::real::Symbol = crate::real::Symbol::new("closefrom\0");
 
 /// `dup(2)`. A DDP socket's duplicate is the same DDP socket.
 ///
@@ -376,7 +319,7 @@ static CLOSEFROM: crate::real::Symbol = crate::real::Symbol::new("closefrom\0");
 pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
     if fdtable::is_plain(fd) {
         // SAFETY: forwarded untouched; the caller keeps dup's contract.
-        return unsafe { real::dup::call(fd) };
+        return unsafe { real::dup(fd) };
     }
     route::guarded_fd(fd, -1, move || crate::ddp::calls::dup(fd))
 }
@@ -389,7 +332,7 @@ pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
 pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
     if fdtable::is_plain(old) && fdtable::is_plain(new) {
         // SAFETY: forwarded untouched; the caller keeps dup2's contract.
-        let r = unsafe { real::dup2::call(old, new) };
+        let r = unsafe { real::dup2(old, new) };
         if r >= 0 && old != new {
             fdtable::copy(old, new);
         }
@@ -406,7 +349,7 @@ pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
 pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
     if fdtable::is_plain(old) && fdtable::is_plain(new) {
         // SAFETY: forwarded untouched; the caller keeps dup3's contract.
-        let r = unsafe { real::dup3::call(old, new, flags) };
+        let r = unsafe { real::dup3(old, new, flags) };
         if r >= 0 {
             fdtable::copy(old, new);
         }
@@ -429,81 +372,20 @@ pub unsafe extern "C" fn setsockopt(
     val: *const c_void,
     len: socklen_t,
 ) -> c_int {
-    if level != crate::SOL_ETA && fdtable::is_plain(fd) {
+    if level != crate::eta_h::SOL_ETA && fdtable::is_plain(fd) {
         // SAFETY: forwarded untouched; the caller keeps setsockopt's contract.
-        return unsafe { real::setsockopt::call(fd, level, name, val, len) };
+        return unsafe { real::setsockopt(fd, level, name, val, len) };
     }
     route::guarded_fd(fd, -1, move || {
         crate::ddp::calls::setsockopt(fd, level, name, val, len)
     })
 }
 
-/// The C-variadic functions, called as such (see the module docs).
-pub(crate) mod variadic {
-    use super::*;
-    use crate::real::Symbol;
-
-    static FCNTL: Symbol = Symbol::new("fcntl\0");
-    static FCNTL64: Symbol = Symbol::new("fcntl64\0");
-    static IOCTL: Symbol = Symbol::new("ioctl\0");
-
-    type Fcntl = unsafe extern "C" fn(c_int, c_int, ...) -> c_int;
-    type Ioctl = unsafe extern "C" fn(c_int, c_ulong, ...) -> c_int;
-
-    pub(super) fn resolve_all() {
-        let _ = super::CLOSEFROM.resolve();
-        let _ = FCNTL.resolve();
-        let _ = FCNTL64.resolve();
-        let _ = IOCTL.resolve();
-    }
-
-    /// Calls libc's `fcntl` (or `fcntl64` when `is64`) with `arg` as its variadic
-    /// argument.
-    ///
-    /// # Safety
-    /// The C contract of `fcntl`.
-    #[inline(always)]
-    pub(crate) unsafe fn fcntl(is64: bool, fd: c_int, cmd: c_int, arg: usize) -> c_int {
-        match if is64 { &FCNTL64 } else { &FCNTL }.get() {
-            Some(p) => {
-                // SAFETY: `p` is libc's fcntl/fcntl64: `int (int, int, ...)`.
-                let f: Fcntl = unsafe { std::mem::transmute(p) };
-                // SAFETY: the caller keeps fcntl's contract.
-                unsafe { f(fd, cmd, arg) }
-            }
-            None => {
-                crate::real::missing();
-                -1
-            }
-        }
-    }
-
-    /// Calls libc's `ioctl` with `arg` as its variadic argument.
-    ///
-    /// # Safety
-    /// The C contract of `ioctl`.
-    #[inline(always)]
-    pub(crate) unsafe fn ioctl(fd: c_int, request: c_ulong, arg: usize) -> c_int {
-        match IOCTL.get() {
-            Some(p) => {
-                // SAFETY: `p` is libc's ioctl: `int (int, unsigned long, ...)`.
-                let f: Ioctl = unsafe { std::mem::transmute(p) };
-                // SAFETY: the caller keeps ioctl's contract.
-                unsafe { f(fd, request, arg) }
-            }
-            None => {
-                crate::real::missing();
-                -1
-            }
-        }
-    }
-}
-
 #[inline(always)]
 unsafe fn fcntl_any(is64: bool, fd: c_int, cmd: c_int, arg: usize) -> c_int {
     if fdtable::is_plain(fd) {
         // SAFETY: forwarded untouched; the caller keeps fcntl's contract.
-        return unsafe { variadic::fcntl(is64, fd, cmd, arg) };
+        return unsafe { real::fcntl(is64, fd, cmd, arg) };
     }
     route::guarded_fd(fd, -1, move || crate::ddp::calls::fcntl(is64, fd, cmd, arg))
 }
@@ -538,7 +420,7 @@ pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int {
 pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: usize) -> c_int {
     if fdtable::is_plain(fd) {
         // SAFETY: forwarded untouched; the caller keeps ioctl's contract.
-        return unsafe { variadic::ioctl(fd, request, arg) };
+        return unsafe { real::ioctl(fd, request, arg) };
     }
     route::guarded_fd(fd, -1, move || crate::ddp::calls::ioctl(fd, request, arg))
 }

@@ -3,7 +3,13 @@
 //! Unset, empty or `off`: silent. `error`, `info`, `debug`: messages of that level
 //! and above. Any other value logs errors only, starting with one that says so.
 //! The variable is read once, at the first message (or by the load constructor).
-//! The passthrough path never logs. Writing a message never changes `errno`.
+//! The passthrough path never logs, and neither does the path of each message on
+//! a DDP socket: `info` tells what the shim does once per event worth knowing (the
+//! shim loaded, a connection opened, setup failed), `debug` adds each DDP socket's
+//! life (the switch, the connection established and what MPA setup agreed, its
+//! failure as `ETA_ERROR` tells it, its close). A message that is off costs one
+//! relaxed load: the macros test the level before they evaluate their arguments.
+//! Writing a message never changes `errno`.
 
 use std::fmt::{self, Write as _};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -36,6 +42,7 @@ pub fn parse(value: Option<&[u8]>) -> (u8, bool) {
     }
 }
 
+#[inline(always)]
 fn max_level() -> u8 {
     let m = MAX.load(Ordering::Relaxed);
     if m != UNREAD { m } else { read_env() }
@@ -72,7 +79,8 @@ pub fn init() {
     max_level();
 }
 
-/// Whether messages of `level` are shown.
+/// Whether messages of `level` are shown (one relaxed load once `ETA_LOG` was read).
+#[inline(always)]
 pub fn enabled(level: Level) -> bool {
     level as u8 <= max_level()
 }
@@ -95,9 +103,15 @@ impl fmt::Write for Line {
 
 /// Writes one line `eta[level]: message` to stderr if `level` is enabled.
 pub fn log(level: Level, args: fmt::Arguments<'_>) {
-    if !enabled(level) {
-        return;
+    if enabled(level) {
+        write_line(level, args);
     }
+}
+
+/// Writes one line `eta[level]: message` to stderr (the caller checked the level).
+#[cold]
+#[inline(never)]
+pub fn write_line(level: Level, args: fmt::Arguments<'_>) {
     let name = match level {
         Level::Error => "error",
         Level::Info => "info",
@@ -114,7 +128,7 @@ pub fn log(level: Level, args: fmt::Arguments<'_>) {
     let mut rest = &line.buf[..line.len];
     while !rest.is_empty() {
         // SAFETY: libc's write on fd 2 with a pointer and length inside `line`.
-        let n = unsafe { crate::interpose::real::write::call(2, rest.as_ptr().cast(), rest.len()) };
+        let n = unsafe { crate::real::write(2, rest.as_ptr().cast(), rest.len()) };
         if n <= 0 {
             break;
         }
@@ -123,25 +137,36 @@ pub fn log(level: Level, args: fmt::Arguments<'_>) {
     crate::errno::set(saved);
 }
 
+/// Logs at `$level` (a [`Level`] variant): the arguments are evaluated only when
+/// the level is enabled.
+macro_rules! log_at {
+    ($level:ident, $($t:tt)*) => {
+        if $crate::log::enabled($crate::log::Level::$level) {
+            $crate::log::write_line($crate::log::Level::$level, format_args!($($t)*))
+        }
+    };
+}
 /// Logs at error level.
 macro_rules! error {
-    ($($t:tt)*) => { $crate::log::log($crate::log::Level::Error, format_args!($($t)*)) };
+    ($($t:tt)*) => { $crate::log::log_at!(Error, $($t)*) };
 }
 /// Logs at info level.
 macro_rules! info {
-    ($($t:tt)*) => { $crate::log::log($crate::log::Level::Info, format_args!($($t)*)) };
+    ($($t:tt)*) => { $crate::log::log_at!(Info, $($t)*) };
 }
 /// Logs at debug level.
-#[allow(unused_macros)]
 macro_rules! debug {
-    ($($t:tt)*) => { $crate::log::log($crate::log::Level::Debug, format_args!($($t)*)) };
+    ($($t:tt)*) => { $crate::log::log_at!(Debug, $($t)*) };
 }
+// `error!` is used only outside tests (the panic hook).
 #[allow(unused_imports)]
-pub(crate) use {debug, error, info};
+pub(crate) use {debug, error, info, log_at};
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::fmt::Write as _;
+
+    use super::{Line, parse};
 
     #[test]
     fn values() {

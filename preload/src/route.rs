@@ -26,7 +26,7 @@ pub fn fds(a: c_int, b: c_int) -> bool {
 /// A plain fd, unless the call is at the `SOL_ETA` level (`getsockopt`).
 #[inline(always)]
 pub fn fd_or_eta(fd: c_int, level: c_int) -> bool {
-    level != crate::SOL_ETA && fdtable::is_plain(fd)
+    level != crate::eta_h::SOL_ETA && fdtable::is_plain(fd)
 }
 
 /// Runs `f` for a call on `fd`; a panic inside becomes `fail` with `errno` = `EIO`,
@@ -64,7 +64,9 @@ pub fn guarded<R>(fail: R, f: impl FnOnce() -> R) -> R {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use libc::c_int;
+
+    use super::{guarded, guarded_fd};
 
     #[test]
     fn a_panic_becomes_eio() {

@@ -15,11 +15,24 @@ use libc::{c_int, c_void, size_t};
 use super::lookup_open;
 use super::socket::{DdpSocket, Region};
 use crate::errno;
+use crate::eta_h::{
+    ETA_ACCESS_ANY_SOCKET, ETA_ACCESS_LOCAL_WRITE, ETA_ACCESS_REMOTE_READ, ETA_ACCESS_REMOTE_WRITE,
+    ETA_SEND_SOLICITED, ETA_WC_INVALIDATED, ETA_WC_RDMA_READ, ETA_WC_RDMA_WRITE, ETA_WC_RECV,
+    ETA_WC_SEND, ETA_WC_SOLICITED,
+};
 use crate::route::guarded;
 
-const ACCESS_BITS: c_int = 1 | 2 | 4;
-const ACCESS_ANY_SOCKET: c_int = 0x100;
-const SEND_SOLICITED: c_int = 1;
+/// The access rights `eta_reg_mr` takes: each right and where it maps to.
+const ACCESS_RIGHTS: [(c_int, Access); 3] = [
+    (ETA_ACCESS_LOCAL_WRITE, Access::LOCAL_WRITE),
+    (ETA_ACCESS_REMOTE_WRITE, Access::REMOTE_WRITE),
+    (ETA_ACCESS_REMOTE_READ, Access::REMOTE_READ),
+];
+/// Every bit `eta_reg_mr` accepts.
+const ACCESS_BITS: c_int = ETA_ACCESS_LOCAL_WRITE
+    | ETA_ACCESS_REMOTE_WRITE
+    | ETA_ACCESS_REMOTE_READ
+    | ETA_ACCESS_ANY_SOCKET;
 
 /// `struct eta_wc`.
 #[repr(C)]
@@ -90,18 +103,18 @@ fn status_errno(s: CompletionStatus) -> c_int {
 /// else it is looked up by connection (a shared queue).
 fn to_wc(c: &Completion, fd: Option<c_int>) -> EtaWc {
     let opcode = match c.op {
-        CompletionOp::Send => 1,
-        CompletionOp::Recv => 2,
-        CompletionOp::Write => 3,
-        CompletionOp::Read => 4,
+        CompletionOp::Send => ETA_WC_SEND,
+        CompletionOp::Recv => ETA_WC_RECV,
+        CompletionOp::Write => ETA_WC_RDMA_WRITE,
+        CompletionOp::Read => ETA_WC_RDMA_READ,
         _ => 0,
     };
     let mut flags = 0;
     if c.solicited {
-        flags |= 1;
+        flags |= ETA_WC_SOLICITED;
     }
     if c.invalidated.is_some() {
-        flags |= 2;
+        flags |= ETA_WC_INVALIDATED;
     }
     EtaWc {
         wr_id: c.wr_id,
@@ -124,7 +137,10 @@ fn with_conn<T: Copy>(
     guarded(fail_v, || match lookup_open(fd) {
         Ok((s, c)) => {
             s.raw_used.store(true, std::sync::atomic::Ordering::Release);
-            f(&s, &c).unwrap_or_else(|e| fail(e, fail_v))
+            f(&s, &c).unwrap_or_else(|e| {
+                s.log_failure();
+                fail(e, fail_v)
+            })
         }
         Err(e) => fail(e, fail_v),
     })
@@ -144,25 +160,27 @@ pub unsafe extern "C" fn eta_reg_mr(
     with_conn(fd, 0u32, |s, c| {
         if addr.is_null()
             || length == 0
-            || access & !(ACCESS_BITS | ACCESS_ANY_SOCKET) != 0
+            || access & !ACCESS_BITS != 0
             || (addr as usize).checked_add(length).is_none()
             || length > isize::MAX as usize
         {
             return Err(libc::EINVAL);
         }
-        let acc = [
-            (1, Access::LOCAL_WRITE),
-            (2, Access::REMOTE_WRITE),
-            (4, Access::REMOTE_READ),
-        ]
-        .into_iter()
-        .filter(|(bit, _)| access & bit != 0)
-        .fold(Access::NONE, |x, (_, a)| x | a);
+        let acc = ACCESS_RIGHTS
+            .into_iter()
+            .filter(|(bit, _)| access & bit != 0)
+            .fold(Access::NONE, |x, (_, a)| x | a);
         // SAFETY: the program keeps the memory valid until eta_dereg_mr or close
         // (eta.h), and the range was checked above.
-        let stag =
-            unsafe { c.register_raw(addr.cast(), length, acc, access & ACCESS_ANY_SOCKET != 0) }
-                .map_err(|_| libc::ENOSPC)?;
+        let stag = unsafe {
+            c.register_raw(
+                addr.cast(),
+                length,
+                acc,
+                access & ETA_ACCESS_ANY_SOCKET != 0,
+            )
+        }
+        .map_err(|_| libc::ENOSPC)?;
         s.regions_lock().insert(
             stag.0,
             Region {
@@ -237,11 +255,11 @@ unsafe fn post_send(
     inv: Option<Stag>,
 ) -> c_int {
     with_conn(fd, -1, |_, c| {
-        if (buf.is_null() && len > 0) || flags & !SEND_SOLICITED != 0 {
+        if (buf.is_null() && len > 0) || flags & !ETA_SEND_SOLICITED != 0 {
             return Err(libc::EINVAL);
         }
         let opts = SendOptions {
-            solicited: flags & SEND_SOLICITED != 0,
+            solicited: flags & ETA_SEND_SOLICITED != 0,
             invalidate: inv,
         };
         // SAFETY: the program keeps the buffer valid until the completion (eta.h).
@@ -320,7 +338,7 @@ pub extern "C" fn eta_rdma_read(
             && start
                 .checked_add(len)
                 .is_some_and(|end| end <= region.addr + region.len);
-        if !inside || region.access & 1 == 0 {
+        if !inside || region.access & ETA_ACCESS_LOCAL_WRITE == 0 {
             return Err(libc::EINVAL);
         }
         let remote = RemoteRegion {
@@ -465,13 +483,13 @@ pub extern "C" fn eta_cq_create() -> c_int {
         };
         // SAFETY: F_DUPFD_CLOEXEC of the queue's own eventfd: the program gets its
         // own fd to poll.
-        let fd = unsafe { super::socket::real_fcntl(cq.fd(), libc::F_DUPFD_CLOEXEC, 0) };
+        let fd = unsafe { crate::real::fcntl_int(cq.fd(), libc::F_DUPFD_CLOEXEC, 0) };
         if fd < 0 {
             return -1;
         }
         if !crate::fdtable::set(fd, crate::fdtable::FdKind::Ddp) {
             // SAFETY: closes the fd just made.
-            unsafe { crate::interpose::real::close::call(fd) };
+            unsafe { crate::real::close(fd) };
             return fail(libc::EMFILE, -1);
         }
         cq.rearm();
@@ -489,14 +507,14 @@ pub extern "C" fn eta_cq_destroy(cq: c_int) -> c_int {
         }
         crate::fdtable::clear(cq);
         // SAFETY: closes the fd eta_cq_create made.
-        unsafe { crate::interpose::real::close::call(cq) };
+        unsafe { crate::real::close(cq) };
         0
     })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::EtaWc;
 
     #[test]
     fn layout_matches_eta_h() {

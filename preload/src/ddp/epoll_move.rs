@@ -16,7 +16,7 @@ use std::fs;
 use libc::{c_int, epoll_event};
 
 use crate::fdtable;
-use crate::interpose::real;
+use crate::real;
 
 /// One registration: the epoll fd, the events mask and the data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +80,7 @@ pub fn take_registrations(fd: c_int) -> Vec<Registration> {
         let mut ev = epoll_event { events: 0, u64: 0 };
         // SAFETY: EPOLL_CTL_DEL ignores the event pointer (valid anyway, for old
         // kernels that require one).
-        unsafe { real::epoll_ctl::call(r.epfd, libc::EPOLL_CTL_DEL, fd, &mut ev) };
+        unsafe { real::epoll_ctl(r.epfd, libc::EPOLL_CTL_DEL, fd, &mut ev) };
     }
     found
 }
@@ -93,7 +93,7 @@ pub fn restore(fd: c_int, regs: &[Registration]) {
             u64: r.data,
         };
         // SAFETY: a valid epoll_event for the duration of the call.
-        let rc = unsafe { real::epoll_ctl::call(r.epfd, libc::EPOLL_CTL_ADD, fd, &mut ev) };
+        let rc = unsafe { real::epoll_ctl(r.epfd, libc::EPOLL_CTL_ADD, fd, &mut ev) };
         if rc != 0 {
             crate::log::error!(
                 "could not move fd {fd}'s epoll registration to its DDP fd (epoll fd {}): errno {}",
@@ -106,7 +106,7 @@ pub fn restore(fd: c_int, regs: &[Registration]) {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{Registration, parse};
 
     #[test]
     fn parses_the_kernels_format() {

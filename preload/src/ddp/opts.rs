@@ -1,33 +1,14 @@
 //! The `SOL_ETA` options (`include/eta.h`): what a socket asks for before it
 //! switches, and what `getsockopt` reports after.
 
+use std::fmt;
+
 use eta_engine::{CompletionQueue, LocalConfig, Negotiated, Options, RtrType, RtrTypes};
 
-/// `ETA_DDPMODE`.
-pub const DDPMODE: i32 = 1;
-/// `ETA_MPA_REV`.
-pub const MPA_REV: i32 = 2;
-/// `ETA_CRC`.
-pub const CRC: i32 = 3;
-/// `ETA_MARKERS`.
-pub const MARKERS: i32 = 4;
-/// `ETA_IRD`.
-pub const IRD: i32 = 5;
-/// `ETA_ORD`.
-pub const ORD: i32 = 6;
-/// `ETA_PRIVATE_DATA`.
-pub const PRIVATE_DATA: i32 = 7;
-/// `ETA_RTR`.
-pub const RTR: i32 = 8;
-/// `ETA_ERROR`.
-pub const ERROR: i32 = 9;
-/// `ETA_CQ`.
-pub const CQ: i32 = 10;
-
-/// `ETA_RTR_*` bits.
-const RTR_WRITE: i32 = 1;
-const RTR_READ: i32 = 2;
-const RTR_SEND: i32 = 4;
+use crate::eta_h::{
+    ETA_CRC, ETA_DDPMODE, ETA_ERROR, ETA_IRD, ETA_MARKERS, ETA_MPA_REV, ETA_ORD, ETA_PRIVATE_DATA,
+    ETA_RTR, ETA_RTR_READ, ETA_RTR_SEND, ETA_RTR_WRITE,
+};
 
 /// What a socket asks for.
 #[derive(Debug, Clone, Default)]
@@ -68,7 +49,7 @@ impl EtaOpts {
     /// the caller resolves, nor `ETA_DDPMODE`, which switches).
     pub fn set(&mut self, name: i32, val: &[u8]) -> Result<(), OptError> {
         match name {
-            MPA_REV => match int(val)? {
+            ETA_MPA_REV => match int(val)? {
                 v @ (1 | 2) => {
                     self.mpa.revision = v as u8;
                     if v == 1 {
@@ -77,26 +58,26 @@ impl EtaOpts {
                 }
                 _ => return Err(OptError::Invalid),
             },
-            CRC => self.mpa.crc = int(val)? != 0,
-            MARKERS => self.mpa.want_markers = int(val)? != 0,
-            IRD => self.mpa.ird = depth(int(val)?)?,
-            ORD => self.mpa.ord = depth(int(val)?)?,
-            PRIVATE_DATA => {
+            ETA_CRC => self.mpa.crc = int(val)? != 0,
+            ETA_MARKERS => self.mpa.want_markers = int(val)? != 0,
+            ETA_IRD => self.mpa.ird = depth(int(val)?)?,
+            ETA_ORD => self.mpa.ord = depth(int(val)?)?,
+            ETA_PRIVATE_DATA => {
                 let max = if self.mpa.revision == 1 { 512 } else { 508 };
                 if val.len() > max {
                     return Err(OptError::Invalid);
                 }
                 self.private_data = val.to_vec();
             }
-            RTR => {
+            ETA_RTR => {
                 let v = int(val)?;
-                if v & !(RTR_WRITE | RTR_READ | RTR_SEND) != 0 {
+                if v & !(ETA_RTR_WRITE | ETA_RTR_READ | ETA_RTR_SEND) != 0 {
                     return Err(OptError::Invalid);
                 }
                 self.mpa.rtr = RtrTypes {
-                    send: v & RTR_SEND != 0,
-                    write: v & RTR_WRITE != 0,
-                    read: v & RTR_READ != 0,
+                    send: v & ETA_RTR_SEND != 0,
+                    write: v & ETA_RTR_WRITE != 0,
+                    read: v & ETA_RTR_READ != 0,
                 };
                 self.mpa.peer_to_peer = v != 0 && self.mpa.revision >= 2;
             }
@@ -109,26 +90,30 @@ impl EtaOpts {
     pub fn get(&self, name: i32) -> Option<Vec<u8>> {
         let i = |v: i32| Some(v.to_ne_bytes().to_vec());
         match name {
-            DDPMODE => i(i32::from(self.ddp)),
-            MPA_REV => i(i32::from(self.mpa.revision)),
-            CRC => i(i32::from(self.mpa.crc)),
-            MARKERS => i(i32::from(self.mpa.want_markers)),
-            IRD => i(i32::from(self.mpa.ird)),
-            ORD => i(i32::from(self.mpa.ord)),
-            PRIVATE_DATA => Some(Vec::new()),
-            RTR => {
+            ETA_DDPMODE => i(i32::from(self.ddp)),
+            ETA_MPA_REV => i(i32::from(self.mpa.revision)),
+            ETA_CRC => i(i32::from(self.mpa.crc)),
+            ETA_MARKERS => i(i32::from(self.mpa.want_markers)),
+            ETA_IRD => i(i32::from(self.mpa.ird)),
+            ETA_ORD => i(i32::from(self.mpa.ord)),
+            ETA_PRIVATE_DATA => Some(Vec::new()),
+            ETA_RTR => {
                 let r = self.mpa.rtr;
                 let mask = if self.mpa.peer_to_peer {
-                    [(r.write, RTR_WRITE), (r.read, RTR_READ), (r.send, RTR_SEND)]
-                        .into_iter()
-                        .filter(|(on, _)| *on)
-                        .fold(0, |m, (_, bit)| m | bit)
+                    [
+                        (r.write, ETA_RTR_WRITE),
+                        (r.read, ETA_RTR_READ),
+                        (r.send, ETA_RTR_SEND),
+                    ]
+                    .into_iter()
+                    .filter(|(on, _)| *on)
+                    .fold(0, |m, (_, bit)| m | bit)
                 } else {
                     0
                 };
                 i(mask)
             }
-            ERROR => Some(vec![0]),
+            ETA_ERROR => Some(vec![0]),
             _ => None,
         }
     }
@@ -151,42 +136,76 @@ impl EtaOpts {
 pub fn negotiated(n: &Negotiated, peer_private_data: &[u8], name: i32) -> Option<Vec<u8>> {
     let i = |v: i32| Some(v.to_ne_bytes().to_vec());
     match name {
-        DDPMODE => i(1),
-        MPA_REV => i(i32::from(n.revision)),
-        CRC => i(i32::from(n.crc)),
-        MARKERS => i(i32::from(n.markers_tx || n.markers_rx)),
-        IRD => i(i32::from(n.ird)),
-        ORD => i(i32::from(n.ord)),
-        PRIVATE_DATA => Some(peer_private_data.to_vec()),
-        RTR => i(match n.rtr {
+        ETA_DDPMODE => i(1),
+        ETA_MPA_REV => i(i32::from(n.revision)),
+        ETA_CRC => i(i32::from(n.crc)),
+        ETA_MARKERS => i(i32::from(n.markers_tx || n.markers_rx)),
+        ETA_IRD => i(i32::from(n.ird)),
+        ETA_ORD => i(i32::from(n.ord)),
+        ETA_PRIVATE_DATA => Some(peer_private_data.to_vec()),
+        ETA_RTR => i(match n.rtr {
             None => 0,
-            Some(RtrType::Write) => RTR_WRITE,
-            Some(RtrType::Read) => RTR_READ,
-            Some(RtrType::Send) => RTR_SEND,
+            Some(RtrType::Write) => ETA_RTR_WRITE,
+            Some(RtrType::Read) => ETA_RTR_READ,
+            Some(RtrType::Send) => ETA_RTR_SEND,
         }),
         _ => None,
     }
 }
 
+/// What MPA setup agreed on, as the debug log tells it.
+pub struct Agreed<'a>(pub &'a Negotiated);
+
+impl fmt::Display for Agreed<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0;
+        let on = |b: bool| if b { "on" } else { "off" };
+        let rtr = match n.rtr {
+            None => "none",
+            Some(RtrType::Write) => "RDMA Write",
+            Some(RtrType::Read) => "RDMA Read",
+            Some(RtrType::Send) => "Send",
+        };
+        write!(
+            f,
+            "MPA revision {}{}, CRC {}, markers {} sent / {} received, IRD {}, ORD {}, RTR {rtr}",
+            n.revision,
+            if n.enhanced { " (enhanced)" } else { "" },
+            on(n.crc),
+            on(n.markers_tx),
+            on(n.markers_rx),
+            n.ird,
+            n.ord,
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{EtaOpts, OptError};
+    use crate::eta_h::{ETA_CRC, ETA_IRD, ETA_MPA_REV, ETA_PRIVATE_DATA, ETA_RTR};
 
     #[test]
     fn values_are_checked() {
         let mut o = EtaOpts::default();
-        assert_eq!(o.set(MPA_REV, &3i32.to_ne_bytes()), Err(OptError::Invalid));
-        assert_eq!(o.set(MPA_REV, &[1]), Err(OptError::Invalid));
-        assert_eq!(o.set(IRD, &70_000i32.to_ne_bytes()), Err(OptError::Invalid));
-        assert_eq!(o.set(RTR, &8i32.to_ne_bytes()), Err(OptError::Invalid));
+        assert_eq!(
+            o.set(ETA_MPA_REV, &3i32.to_ne_bytes()),
+            Err(OptError::Invalid)
+        );
+        assert_eq!(o.set(ETA_MPA_REV, &[1]), Err(OptError::Invalid));
+        assert_eq!(
+            o.set(ETA_IRD, &70_000i32.to_ne_bytes()),
+            Err(OptError::Invalid)
+        );
+        assert_eq!(o.set(ETA_RTR, &8i32.to_ne_bytes()), Err(OptError::Invalid));
         assert_eq!(o.set(99, &[0; 4]), Err(OptError::Unknown));
-        assert_eq!(o.set(PRIVATE_DATA, &[0; 509]), Err(OptError::Invalid));
-        o.set(PRIVATE_DATA, &[7; 508]).unwrap();
-        o.set(CRC, &0i32.to_ne_bytes()).unwrap();
-        o.set(RTR, &0i32.to_ne_bytes()).unwrap();
-        assert_eq!(o.get(CRC), Some(0i32.to_ne_bytes().to_vec()));
-        assert_eq!(o.get(RTR), Some(0i32.to_ne_bytes().to_vec()));
-        o.set(MPA_REV, &1i32.to_ne_bytes()).unwrap();
+        assert_eq!(o.set(ETA_PRIVATE_DATA, &[0; 509]), Err(OptError::Invalid));
+        o.set(ETA_PRIVATE_DATA, &[7; 508]).unwrap();
+        o.set(ETA_CRC, &0i32.to_ne_bytes()).unwrap();
+        o.set(ETA_RTR, &0i32.to_ne_bytes()).unwrap();
+        assert_eq!(o.get(ETA_CRC), Some(0i32.to_ne_bytes().to_vec()));
+        assert_eq!(o.get(ETA_RTR), Some(0i32.to_ne_bytes().to_vec()));
+        o.set(ETA_MPA_REV, &1i32.to_ne_bytes()).unwrap();
         assert!(!o.engine_options().mpa.peer_to_peer);
     }
 }

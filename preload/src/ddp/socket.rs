@@ -13,9 +13,10 @@ use eta_engine::{Connection, Readiness};
 use libc::c_int;
 
 use super::epoll_move;
-use super::opts::EtaOpts;
+use super::opts::{Agreed, EtaOpts};
 use super::registry;
-use crate::interpose::real;
+use crate::log::{self, Level};
+use crate::real;
 
 /// Where a socket is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +79,8 @@ pub struct DdpSocket {
     pub closed: AtomicBool,
     /// The fd it was made on (completions name it).
     fd: AtomicI32,
+    /// Its failure was logged (at debug level, once).
+    failure_logged: AtomicBool,
 }
 
 impl DdpSocket {
@@ -98,6 +101,7 @@ impl DdpSocket {
             fds: AtomicUsize::new(1),
             closed: AtomicBool::new(false),
             fd: AtomicI32::new(fd),
+            failure_logged: AtomicBool::new(false),
         })
     }
 
@@ -180,14 +184,14 @@ impl DdpSocket {
         connecting: bool,
     ) -> Result<(), i32> {
         // SAFETY: F_DUPFD_CLOEXEC on the program's socket; the result is a new fd.
-        let tcp = unsafe { real_fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+        let tcp = unsafe { real::fcntl_int(fd, libc::F_DUPFD_CLOEXEC, 0) };
         if tcp < 0 {
             return Err(crate::errno::get());
         }
         // SAFETY: `tcp` was just created and is owned by nobody else.
         let tcp = unsafe { OwnedFd::from_raw_fd(tcp) };
         // SAFETY: F_GETFL on the program's socket.
-        let fl = unsafe { real_fcntl(fd, libc::F_GETFL, 0) };
+        let fl = unsafe { real::fcntl_int(fd, libc::F_GETFL, 0) };
         self.nonblock
             .store(fl >= 0 && fl & libc::O_NONBLOCK != 0, Ordering::Release);
         let (ready, app) = Readiness::new().map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
@@ -196,12 +200,16 @@ impl DdpSocket {
         // SAFETY: dup3 of the pollable end onto the program's fd number, which
         // atomically closes the program's reference to the TCP socket (we hold
         // `tcp`). `app` is closed when it drops: the program's fd is the only one.
-        if unsafe { real::dup3::call(app.as_raw_fd(), fd, libc::O_CLOEXEC) } < 0 {
+        if unsafe { real::dup3(app.as_raw_fd(), fd, libc::O_CLOEXEC) } < 0 {
             let e = crate::errno::get();
             epoll_move::restore(fd, &moved);
             return Err(e);
         }
         epoll_move::restore(fd, &moved);
+        log::debug!(
+            "fd {fd}: switched to DDP mode, MPA setup as the {role:?} (the TCP socket is now fd {})",
+            tcp.as_raw_fd()
+        );
         let _ = self.tcp.set(tcp);
         let _ = self.ready.set(Arc::clone(&ready));
         self.set_phase(Phase::Connecting);
@@ -269,7 +277,7 @@ impl DdpSocket {
             }
         }
         // SAFETY: F_DUPFD_CLOEXEC on our TCP socket: the engine gets its own fd.
-        let dup = unsafe { real_fcntl(tcp, libc::F_DUPFD_CLOEXEC, 0) };
+        let dup = unsafe { real::fcntl_int(tcp, libc::F_DUPFD_CLOEXEC, 0) };
         if dup < 0 {
             let e = crate::errno::get();
             self.fail(e, "cannot duplicate the TCP socket".into());
@@ -292,6 +300,15 @@ impl DdpSocket {
                 let _ = self.conn.set(conn);
                 self.set_phase(Phase::Open);
                 crate::log::info!("DDP connection {} open", self.conn().map_or(0, |c| c.id()));
+                if let Some(c) = self.conn() {
+                    log::debug!(
+                        "fd {}: connection {} established as the MPA {role:?}: {}, {} octets of private data from the peer",
+                        self.fd(),
+                        c.id(),
+                        Agreed(c.negotiated()),
+                        c.peer_private_data().len()
+                    );
+                }
                 if self.closed.load(Ordering::Acquire) {
                     self.finish_close();
                 }
@@ -310,6 +327,26 @@ impl DdpSocket {
         self.set_phase(Phase::Failed(errno, text));
         if let Some(r) = self.ready.get() {
             r.hang_up();
+        }
+    }
+
+    /// Logs (at debug level, once) why the socket failed, as `ETA_ERROR` tells it:
+    /// called where a call on it ends in an error. Off, it costs one relaxed load.
+    pub fn log_failure(&self) {
+        if !log::enabled(Level::Debug) || self.failure_logged.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Some((e, text)) = self.failure() {
+            if !self.failure_logged.swap(true, Ordering::Relaxed) {
+                log::write_line(
+                    Level::Debug,
+                    format_args!(
+                        "fd {}: DDP socket failed: {} ({text})",
+                        self.fd(),
+                        std::io::Error::from_raw_os_error(e)
+                    ),
+                );
+            }
         }
     }
 
@@ -333,34 +370,17 @@ impl DdpSocket {
         };
         c.close();
         if self.raw_used.load(Ordering::Acquire) && !c.wait_released(Some(Duration::from_secs(5))) {
+            log::debug!(
+                "connection {}: not closed within 5 s while the engine held the program's memory: reset",
+                c.id()
+            );
             c.abort();
             c.wait_released(None);
         }
     }
 }
 
-/// `fcntl` with an int argument, through libc's own function.
-///
-/// # Safety
-/// The C contract of `fcntl`.
-pub unsafe fn real_fcntl(fd: c_int, cmd: c_int, arg: c_int) -> c_int {
-    // SAFETY: forwarded.
-    unsafe { crate::interpose::variadic::fcntl(false, fd, cmd, arg as usize) }
-}
-
 /// `SO_ERROR` of `fd` (0 if none or on failure).
 pub fn so_error(fd: c_int) -> c_int {
-    let mut v: c_int = 0;
-    let mut len = std::mem::size_of::<c_int>() as libc::socklen_t;
-    // SAFETY: valid out-pointers for an int and its size.
-    let r = unsafe {
-        real::getsockopt::call(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_ERROR,
-            (&mut v as *mut c_int).cast(),
-            &mut len,
-        )
-    };
-    if r == 0 { v } else { 0 }
+    real::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_ERROR).unwrap_or(0)
 }

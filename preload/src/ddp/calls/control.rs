@@ -1,16 +1,21 @@
 //! Names, `fcntl` and `ioctl` of a DDP socket.
 
+use std::sync::atomic::Ordering;
+
+use libc::{c_int, c_ulong, sockaddr, socklen_t};
+
 use super::life::adopt;
-use super::*;
+use super::{Way, fail, registry, way};
+use crate::real;
 
 /// `getsockname`.
 pub fn getsockname(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
     match way(fd) {
         // SAFETY: forwarded untouched.
-        Way::Kernel => unsafe { real::getsockname::call(fd, addr, len) },
+        Way::Kernel => unsafe { real::getsockname(fd, addr, len) },
         Way::Fail(e) => fail(e),
         // SAFETY: forwarded to the TCP socket.
-        Way::Ddp(s) => unsafe { real::getsockname::call(s.tcp_fd().unwrap_or(-1), addr, len) },
+        Way::Ddp(s) => unsafe { real::getsockname(s.tcp_fd().unwrap_or(-1), addr, len) },
     }
 }
 
@@ -18,10 +23,10 @@ pub fn getsockname(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int
 pub fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
     match way(fd) {
         // SAFETY: forwarded untouched.
-        Way::Kernel => unsafe { real::getpeername::call(fd, addr, len) },
+        Way::Kernel => unsafe { real::getpeername(fd, addr, len) },
         Way::Fail(e) => fail(e),
         // SAFETY: forwarded to the TCP socket.
-        Way::Ddp(s) => unsafe { real::getpeername::call(s.tcp_fd().unwrap_or(-1), addr, len) },
+        Way::Ddp(s) => unsafe { real::getpeername(s.tcp_fd().unwrap_or(-1), addr, len) },
     }
 }
 
@@ -41,12 +46,12 @@ pub fn fcntl(is64: bool, fd: c_int, cmd: c_int, arg: usize) -> c_int {
                 cmd
             };
             // SAFETY: forwarded.
-            let new = unsafe { variadic::fcntl(is64, fd, c, arg) };
+            let new = unsafe { real::fcntl(is64, fd, c, arg) };
             adopt(fd, new)
         }
         (libc::F_GETFL, Some(s)) => {
             // SAFETY: forwarded.
-            let fl = unsafe { variadic::fcntl(is64, fd, cmd, arg) };
+            let fl = unsafe { real::fcntl(is64, fd, cmd, arg) };
             if fl < 0 {
                 return fl;
             }
@@ -61,14 +66,14 @@ pub fn fcntl(is64: bool, fd: c_int, cmd: c_int, arg: usize) -> c_int {
             s.nonblock
                 .store(arg as c_int & libc::O_NONBLOCK != 0, Ordering::Release);
             // SAFETY: forwarded, keeping the pollable fd non-blocking.
-            unsafe { variadic::fcntl(is64, fd, cmd, arg | libc::O_NONBLOCK as usize) }
+            unsafe { real::fcntl(is64, fd, cmd, arg | libc::O_NONBLOCK as usize) }
         }
         (libc::F_SETFD, Some(_)) => {
             // SAFETY: forwarded, keeping close-on-exec.
-            unsafe { variadic::fcntl(is64, fd, cmd, arg | libc::FD_CLOEXEC as usize) }
+            unsafe { real::fcntl(is64, fd, cmd, arg | libc::FD_CLOEXEC as usize) }
         }
         // SAFETY: forwarded untouched.
-        _ => unsafe { variadic::fcntl(is64, fd, cmd, arg) },
+        _ => unsafe { real::fcntl(is64, fd, cmd, arg) },
     }
 }
 
@@ -77,7 +82,7 @@ pub fn fcntl(is64: bool, fd: c_int, cmd: c_int, arg: usize) -> c_int {
 pub fn ioctl(fd: c_int, request: c_ulong, arg: usize) -> c_int {
     match way(fd) {
         // SAFETY: forwarded untouched.
-        Way::Kernel => unsafe { variadic::ioctl(fd, request, arg) },
+        Way::Kernel => unsafe { real::ioctl(fd, request, arg) },
         Way::Fail(e) => fail(e),
         Way::Ddp(s) => {
             let p = arg as *mut c_int;
@@ -96,7 +101,7 @@ pub fn ioctl(fd: c_int, request: c_ulong, arg: usize) -> c_int {
                     0
                 }
                 // SAFETY: forwarded to the TCP socket.
-                _ => unsafe { variadic::ioctl(s.tcp_fd().unwrap_or(-1), request, arg) },
+                _ => unsafe { real::ioctl(s.tcp_fd().unwrap_or(-1), request, arg) },
             }
         }
     }

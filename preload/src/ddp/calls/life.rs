@@ -1,12 +1,23 @@
 //! A DDP socket's life: bind, listen, connect, accept, shutdown, close, dup.
 
-use super::*;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use libc::{c_int, c_uint, sockaddr, socklen_t};
+
+use super::{Way, capi, fail, lookup, registry, way};
+use crate::ddp::opts::EtaOpts;
+use crate::ddp::socket::{DdpSocket, Phase, Role};
+use crate::errno;
+use crate::fdtable::{self, FD_TABLE_LEN, FdKind};
+use crate::{log, real};
 
 /// `bind`: before the switch only.
 pub fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     match way(fd) {
         // SAFETY: forwarded untouched.
-        Way::Kernel => unsafe { real::bind::call(fd, addr, len) },
+        Way::Kernel => unsafe { real::bind(fd, addr, len) },
         Way::Fail(e) => fail(e),
         Way::Ddp(_) => fail(libc::EINVAL),
     }
@@ -18,7 +29,7 @@ pub fn listen(fd: c_int, backlog: c_int) -> c_int {
         Err(libc::EBADFD) => return fail(libc::EBADFD),
         Err(_) => {
             // SAFETY: forwarded untouched.
-            return unsafe { real::listen::call(fd, backlog) };
+            return unsafe { real::listen(fd, backlog) };
         }
         Ok(s) => s,
     };
@@ -26,9 +37,10 @@ pub fn listen(fd: c_int, backlog: c_int) -> c_int {
         return fail(libc::EINVAL);
     }
     // SAFETY: forwarded untouched.
-    let r = unsafe { real::listen::call(fd, backlog) };
+    let r = unsafe { real::listen(fd, backlog) };
     if r == 0 && s.opts().ddp {
         s.set_phase(Phase::Listening);
+        log::debug!("fd {fd}: listening in DDP mode");
     }
     r
 }
@@ -40,7 +52,7 @@ pub fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
         Err(libc::EBADFD) => return fail(libc::EBADFD),
         Err(_) => {
             // SAFETY: forwarded untouched.
-            return unsafe { real::connect::call(fd, addr, len) };
+            return unsafe { real::connect(fd, addr, len) };
         }
         Ok(s) => s,
     };
@@ -53,12 +65,12 @@ pub fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     }
     if !s.opts().ddp {
         // SAFETY: forwarded untouched.
-        return unsafe { real::connect::call(fd, addr, len) };
+        return unsafe { real::connect(fd, addr, len) };
     }
     // SAFETY: F_GETFL on the program's socket.
-    let nonblocking = unsafe { real_fcntl(fd, libc::F_GETFL, 0) } & libc::O_NONBLOCK != 0;
+    let nonblocking = unsafe { real::fcntl_int(fd, libc::F_GETFL, 0) } & libc::O_NONBLOCK != 0;
     // SAFETY: forwarded untouched.
-    let r = unsafe { real::connect::call(fd, addr, len) };
+    let r = unsafe { real::connect(fd, addr, len) };
     let in_progress = r != 0 && errno::get() == libc::EINPROGRESS;
     if r != 0 && !in_progress {
         return -1;
@@ -89,18 +101,19 @@ pub fn accept4(fd: c_int, addr: *mut sockaddr, alen: *mut socklen_t, flags: c_in
         return kernel_accept(fd, addr, alen, flags);
     }
     // SAFETY: F_GETFL on the program's listening socket.
-    let blocking = unsafe { real_fcntl(fd, libc::F_GETFL, 0) } & libc::O_NONBLOCK == 0;
+    let blocking = unsafe { real::fcntl_int(fd, libc::F_GETFL, 0) } & libc::O_NONBLOCK == 0;
     loop {
         // SAFETY: forwarded (plus close-on-exec, which every DDP socket has).
-        let nfd = unsafe { real::accept4::call(fd, addr, alen, flags | libc::SOCK_CLOEXEC) };
+        let nfd = unsafe { real::accept4(fd, addr, alen, flags | libc::SOCK_CLOEXEC) };
         if nfd < 0 {
             return -1;
         }
         if nfd as usize >= FD_TABLE_LEN {
             // SAFETY: closes the fd just accepted.
-            unsafe { real::close::call(nfd) };
+            unsafe { real::close(nfd) };
             return fail(libc::EMFILE);
         }
+        log::debug!("fd {fd}: accepted fd {nfd}");
         let mut o: EtaOpts = s.opts().clone();
         o.ddp = true;
         let child = DdpSocket::new(o, nfd);
@@ -115,7 +128,7 @@ pub fn accept4(fd: c_int, addr: *mut sockaddr, alen: *mut socklen_t, flags: c_in
                 return nfd;
             }
             Err(e) => {
-                crate::log::info!("accepted connection failed MPA setup (errno {e})");
+                log::info!("accepted connection failed MPA setup (errno {e})");
                 close(nfd);
                 if !blocking {
                     return fail(libc::ECONNABORTED);
@@ -127,7 +140,7 @@ pub fn accept4(fd: c_int, addr: *mut sockaddr, alen: *mut socklen_t, flags: c_in
 
 fn kernel_accept(fd: c_int, addr: *mut sockaddr, alen: *mut socklen_t, flags: c_int) -> c_int {
     // SAFETY: forwarded untouched.
-    let nfd = unsafe { real::accept4::call(fd, addr, alen, flags) };
+    let nfd = unsafe { real::accept4(fd, addr, alen, flags) };
     if nfd >= 0 {
         fdtable::note_accepted(nfd);
     }
@@ -144,7 +157,7 @@ pub fn accept(fd: c_int, addr: *mut sockaddr, alen: *mut socklen_t) -> c_int {
 pub fn shutdown(fd: c_int, how: c_int) -> c_int {
     match way(fd) {
         // SAFETY: forwarded untouched.
-        Way::Kernel => unsafe { real::shutdown::call(fd, how) },
+        Way::Kernel => unsafe { real::shutdown(fd, how) },
         Way::Fail(e) => fail(e),
         Way::Ddp(s) => {
             if !matches!(how, libc::SHUT_RD | libc::SHUT_WR | libc::SHUT_RDWR) {
@@ -176,11 +189,27 @@ fn release(fd: c_int) {
         return;
     }
     if s.fds.fetch_sub(1, Ordering::AcqRel) == 1 {
+        log::debug!("fd {fd}: DDP socket closed ({})", Closed(&s));
         s.closed.store(true, Ordering::Release);
         if let Some(c) = s.conn() {
             capi::forget_connection(c.id());
         }
         s.finish_close();
+    }
+}
+
+/// How a DDP socket was when its last fd closed, as the debug log tells it.
+struct Closed<'a>(&'a DdpSocket);
+
+impl fmt::Display for Closed<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0;
+        match (s.conn(), s.failure()) {
+            (Some(c), None) => write!(f, "connection {} closes gracefully", c.id()),
+            (Some(c), Some((_, text))) => write!(f, "connection {} had failed: {text}", c.id()),
+            (None, Some((_, text))) => write!(f, "setup had failed: {text}"),
+            (None, None) => write!(f, "{:?}, no connection", *s.phase()),
+        }
     }
 }
 
@@ -192,7 +221,7 @@ pub fn close(fd: c_int) -> c_int {
         release(fd);
     }
     // SAFETY: forwarded.
-    unsafe { real::close::call(fd) }
+    unsafe { real::close(fd) }
 }
 
 /// `close_range`.
@@ -224,7 +253,7 @@ pub(super) fn adopt(old: c_int, new: c_int) -> c_int {
     };
     if new as usize >= FD_TABLE_LEN {
         // SAFETY: closes the duplicate just made; the shim could not track it.
-        unsafe { real::close::call(new) };
+        unsafe { real::close(new) };
         return fail(libc::EMFILE);
     }
     s.fds.fetch_add(1, Ordering::AcqRel);
@@ -238,11 +267,11 @@ pub(super) fn adopt(old: c_int, new: c_int) -> c_int {
 pub fn dup(fd: c_int) -> c_int {
     if registry::get(fd).is_some() {
         // SAFETY: F_DUPFD_CLOEXEC: a DDP socket stays close-on-exec.
-        let new = unsafe { real_fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+        let new = unsafe { real::fcntl_int(fd, libc::F_DUPFD_CLOEXEC, 0) };
         return adopt(fd, new);
     }
     // SAFETY: forwarded.
-    let new = unsafe { real::dup::call(fd) };
+    let new = unsafe { real::dup(fd) };
     adopt(fd, new)
 }
 
@@ -252,9 +281,9 @@ pub fn dup3(old: c_int, new: c_int, flags: c_int, two: bool) -> c_int {
         // SAFETY: forwarded (dup2 of an fd onto itself is a validity check).
         return unsafe {
             if two {
-                real::dup2::call(old, new)
+                real::dup2(old, new)
             } else {
-                real::dup3::call(old, new, flags)
+                real::dup3(old, new, flags)
             }
         };
     }
@@ -263,9 +292,9 @@ pub fn dup3(old: c_int, new: c_int, flags: c_int, two: bool) -> c_int {
     // SAFETY: forwarded (with close-on-exec for a DDP socket).
     let r = unsafe {
         if two && !ddp {
-            real::dup2::call(old, new)
+            real::dup2(old, new)
         } else {
-            real::dup3::call(old, new, f)
+            real::dup3(old, new, f)
         }
     };
     if r < 0 {

@@ -1,5 +1,5 @@
-//! The socket calls on fds the shim handles (see [`crate::ddp`]): [`recv`],
-//! [`send`], [`life`] (connect, accept, close, dup), [`options`] (`SOL_ETA` and
+//! The socket calls on fds the shim handles (see [`crate::ddp`]): [`recv`](mod@recv),
+//! [`send`](mod@send), [`life`] (connect, accept, close, dup), [`options`] (`SOL_ETA` and
 //! socket options), [`control`] (names, `fcntl`, `ioctl`).
 //!
 //! Each function here has the C signature of the libc function it stands in for
@@ -10,20 +10,13 @@
 //! documents.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
-use eta_engine::{Block, Connection, SendOptions, SockError};
-use libc::{
-    c_int, c_uint, c_ulong, c_void, iovec, mmsghdr, msghdr, off_t, off64_t, size_t, sockaddr,
-    socklen_t, ssize_t, timespec,
-};
+use eta_engine::{Block, Connection};
+use libc::{c_int, c_void, iovec, size_t, socklen_t};
 
-use super::opts::{self, EtaOpts, OptError};
-use super::socket::{DdpSocket, Phase, Role, real_fcntl};
+use super::socket::DdpSocket;
 use super::{capi, lookup, registry};
-use crate::errno;
-use crate::fdtable::{self, FD_TABLE_LEN, FdKind};
-use crate::interpose::{real, variadic};
+use crate::{errno, real};
 
 fn fail<T: From<i8>>(e: c_int) -> T {
     errno::set(e);
@@ -55,11 +48,13 @@ mod options;
 mod recv;
 mod send;
 
-pub use control::*;
-pub use life::*;
-pub use options::*;
-pub use recv::*;
-pub use send::*;
+pub use control::{fcntl, getpeername, getsockname, ioctl};
+pub use life::{accept, accept4, bind, close, close_range, connect, dup, dup3, listen, shutdown};
+pub use options::{getsockopt, setsockopt};
+pub use recv::{
+    __read_chk, __recv_chk, __recvfrom_chk, read, readv, recv, recvfrom, recvmmsg, recvmsg,
+};
+pub use send::{send, sendfile, sendfile64, sendmmsg, sendmsg, sendto, write, writev};
 
 /// The connection of switched socket `s` (fd `fd`), waiting for its MPA setup to
 /// finish unless `nonblock` (then `EAGAIN`); the setup's errno if it failed.
@@ -90,7 +85,7 @@ fn block(s: &DdpSocket, opt: c_int) -> Block {
     let mut len = std::mem::size_of::<libc::timeval>() as socklen_t;
     // SAFETY: getsockopt writes at most `len` octets into the live local `tv`.
     let r = unsafe {
-        real::getsockopt::call(
+        real::getsockopt(
             tcp,
             libc::SOL_SOCKET,
             opt,

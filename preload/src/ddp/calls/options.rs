@@ -1,24 +1,19 @@
 //! `SOL_ETA` options and the socket options of a DDP socket.
 
-use super::*;
+use std::sync::Arc;
+
+use libc::{c_int, c_void, size_t, socklen_t};
+
+use super::{Way, capi, fail, lookup, registry, slice, way};
+use crate::ddp::opts::{self, EtaOpts, OptError};
+use crate::ddp::socket::{DdpSocket, Phase, Role};
+use crate::eta_h::{ETA_CQ, ETA_DDPMODE, ETA_ERROR, SOL_ETA};
+use crate::fdtable::{self, FD_TABLE_LEN, FdKind};
+use crate::{log, real};
 
 /// Whether `fd` is a TCP socket: `None` if it is no socket at all (or no fd).
 fn is_tcp(fd: c_int) -> Option<bool> {
-    let get = |name| {
-        let mut v: c_int = -1;
-        let mut l = std::mem::size_of::<c_int>() as socklen_t;
-        // SAFETY: valid out-pointers for an int.
-        let r = unsafe {
-            real::getsockopt::call(
-                fd,
-                libc::SOL_SOCKET,
-                name,
-                (&mut v as *mut c_int).cast(),
-                &mut l,
-            )
-        };
-        (r == 0).then_some(v)
-    };
+    let get = |name| real::getsockopt_int(fd, libc::SOL_SOCKET, name);
     let ty = get(libc::SO_TYPE)?;
     Some(ty == libc::SOCK_STREAM && get(libc::SO_PROTOCOL) == Some(libc::IPPROTO_TCP))
 }
@@ -29,9 +24,7 @@ fn not_tcp(fd: c_int, name: c_int, kernel: impl FnOnce() -> c_int) -> Option<c_i
     match is_tcp(fd) {
         Some(true) => None,
         Some(false) => {
-            crate::log::info!(
-                "SOL_ETA option {name} on fd {fd}, a socket that is not TCP: ENOPROTOOPT"
-            );
+            log::info!("SOL_ETA option {name} on fd {fd}, a socket that is not TCP: ENOPROTOOPT");
             Some(fail(libc::ENOPROTOOPT))
         }
         None => Some(kernel()),
@@ -39,19 +32,7 @@ fn not_tcp(fd: c_int, name: c_int, kernel: impl FnOnce() -> c_int) -> Option<c_i
 }
 
 fn is_listening(fd: c_int) -> bool {
-    let mut v: c_int = 0;
-    let mut l = std::mem::size_of::<c_int>() as socklen_t;
-    // SAFETY: valid out-pointers for an int.
-    let r = unsafe {
-        real::getsockopt::call(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_ACCEPTCONN,
-            (&mut v as *mut c_int).cast(),
-            &mut l,
-        )
-    };
-    r == 0 && v != 0
+    real::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN).is_some_and(|v| v != 0)
 }
 
 fn is_connected(fd: c_int) -> bool {
@@ -59,9 +40,7 @@ fn is_connected(fd: c_int) -> bool {
     let mut a: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let mut l = std::mem::size_of::<libc::sockaddr_storage>() as socklen_t;
     // SAFETY: valid out-pointers for an address and its size.
-    unsafe {
-        real::getpeername::call(fd, (&mut a as *mut libc::sockaddr_storage).cast(), &mut l) == 0
-    }
+    unsafe { real::getpeername(fd, (&mut a as *mut libc::sockaddr_storage).cast(), &mut l) == 0 }
 }
 
 /// `setsockopt(fd, SOL_ETA, ..)`.
@@ -77,9 +56,7 @@ pub fn set_eta(fd: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_
         Err(_) => {
             if let Some(r) = not_tcp(fd, name, || {
                 // SAFETY: forwarded untouched to get the kernel's answer.
-                unsafe {
-                    real::setsockopt::call(fd, crate::SOL_ETA, name, val.as_ptr().cast(), len)
-                }
+                unsafe { real::setsockopt(fd, SOL_ETA, name, val.as_ptr().cast(), len) }
             }) {
                 return r;
             }
@@ -94,7 +71,7 @@ pub fn set_eta(fd: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_
     };
     let switched = s.readiness().is_some() || *s.phase() == Phase::Listening;
     match name {
-        opts::DDPMODE => {
+        ETA_DDPMODE => {
             let Some(b) = val.get(..4) else {
                 return fail(libc::EINVAL);
             };
@@ -112,6 +89,7 @@ pub fn set_eta(fd: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_
             s.opts().ddp = true;
             if is_listening(fd) {
                 s.set_phase(Phase::Listening);
+                log::debug!("fd {fd}: DDP mode on a listening socket: it accepts DDP sockets");
                 0
             } else if is_connected(fd) {
                 let role = if fdtable::accepted(fd) {
@@ -124,11 +102,12 @@ pub fn set_eta(fd: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_
                     Err(e) => fail(e),
                 }
             } else {
+                log::debug!("fd {fd}: DDP mode on: it switches at connect() or listen()");
                 0
             }
         }
         _ if switched && s.readiness().is_some() => fail(libc::EISCONN),
-        opts::CQ => {
+        ETA_CQ => {
             let Some(b) = val.get(..4) else {
                 return fail(libc::EINVAL);
             };
@@ -172,7 +151,7 @@ fn get_eta(fd: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> c_i
         Err(_) => {
             if let Some(r) = not_tcp(fd, name, || {
                 // SAFETY: forwarded untouched to get the kernel's answer.
-                unsafe { real::getsockopt::call(fd, crate::SOL_ETA, name, val, len) }
+                unsafe { real::getsockopt(fd, SOL_ETA, name, val, len) }
             }) {
                 return r;
             }
@@ -182,7 +161,7 @@ fn get_eta(fd: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> c_i
             };
         }
     };
-    if name == opts::ERROR {
+    if name == ETA_ERROR {
         let mut text = s.failure().map(|f| f.1).unwrap_or_default().into_bytes();
         text.push(0);
         return put_opt(&text, val, len);
@@ -206,12 +185,12 @@ pub fn getsockopt(
     val: *mut c_void,
     len: *mut socklen_t,
 ) -> c_int {
-    if level == crate::SOL_ETA {
+    if level == SOL_ETA {
         return get_eta(fd, name, val, len);
     }
     match way(fd) {
         // SAFETY: forwarded untouched.
-        Way::Kernel => unsafe { real::getsockopt::call(fd, level, name, val, len) },
+        Way::Kernel => unsafe { real::getsockopt(fd, level, name, val, len) },
         Way::Fail(e) => fail(e),
         Way::Ddp(s) => {
             if level == libc::SOL_SOCKET && name == libc::SO_ERROR {
@@ -220,7 +199,7 @@ pub fn getsockopt(
             }
             let tcp = s.tcp_fd().unwrap_or(-1);
             // SAFETY: forwarded to the TCP socket.
-            unsafe { real::getsockopt::call(tcp, level, name, val, len) }
+            unsafe { real::getsockopt(tcp, level, name, val, len) }
         }
     }
 }
@@ -234,17 +213,17 @@ pub fn setsockopt(
     val: *const c_void,
     len: socklen_t,
 ) -> c_int {
-    if level == crate::SOL_ETA {
+    if level == SOL_ETA {
         return set_eta(fd, name, val, len);
     }
     match way(fd) {
         // SAFETY: forwarded untouched.
-        Way::Kernel => unsafe { real::setsockopt::call(fd, level, name, val, len) },
+        Way::Kernel => unsafe { real::setsockopt(fd, level, name, val, len) },
         Way::Fail(e) => fail(e),
         Way::Ddp(s) => {
             let tcp = s.tcp_fd().unwrap_or(-1);
             // SAFETY: forwarded to the TCP socket.
-            unsafe { real::setsockopt::call(tcp, level, name, val, len) }
+            unsafe { real::setsockopt(tcp, level, name, val, len) }
         }
     }
 }

@@ -1,6 +1,15 @@
 //! Receiving on a DDP socket: each call returns octets of one message.
 
-use super::*;
+use std::sync::atomic::Ordering;
+
+use eta_engine::{Block, SockError};
+use libc::{
+    c_int, c_uint, c_void, iovec, mmsghdr, msghdr, size_t, sockaddr, socklen_t, ssize_t, timespec,
+};
+
+use super::{Way, block, fail, iov_mut, open_conn, slice_mut, way};
+use crate::ddp::socket::DdpSocket;
+use crate::real;
 
 /// A message's octets into `bufs`; `(len, end_of_message)`.
 fn recv_msg(
@@ -39,7 +48,10 @@ fn recv_path(
         Way::Fail(e) => (fail(e), false),
         Way::Ddp(s) => match bufs().and_then(|mut b| recv_msg(fd, &s, &mut b, flags)) {
             Ok((n, eom)) => (n as ssize_t, eom),
-            Err(e) => (fail(e), false),
+            Err(e) => {
+                s.log_failure();
+                (fail(e), false)
+            }
         },
     }
 }
@@ -52,7 +64,7 @@ pub fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssize_t {
         // SAFETY: read's contract: `buf` holds `count` writable octets.
         || unsafe { slice_mut(buf, count) }.map(|b| vec![b]),
         // SAFETY: forwarded untouched.
-        || unsafe { real::read::call(fd, buf, count) },
+        || unsafe { real::read(fd, buf, count) },
     )
     .0
 }
@@ -61,7 +73,7 @@ pub fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssize_t {
 pub fn __read_chk(fd: c_int, buf: *mut c_void, count: size_t, buflen: size_t) -> ssize_t {
     if count > buflen {
         // SAFETY: glibc's own overflow report; it does not return.
-        unsafe { real::__read_chk::call(fd, buf, count, buflen) };
+        unsafe { real::__read_chk(fd, buf, count, buflen) };
     }
     read(fd, buf, count)
 }
@@ -74,7 +86,7 @@ pub fn readv(fd: c_int, v: *const iovec, cnt: c_int) -> ssize_t {
         // SAFETY: readv's contract.
         || unsafe { iov_mut(v, cnt) },
         // SAFETY: forwarded untouched.
-        || unsafe { real::readv::call(fd, v, cnt) },
+        || unsafe { real::readv(fd, v, cnt) },
     )
     .0
 }
@@ -87,7 +99,7 @@ pub fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int) -> ssize_t {
         // SAFETY: recv's contract.
         || unsafe { slice_mut(buf, len) }.map(|b| vec![b]),
         // SAFETY: forwarded untouched.
-        || unsafe { real::recv::call(fd, buf, len, flags) },
+        || unsafe { real::recv(fd, buf, len, flags) },
     )
     .0
 }
@@ -102,7 +114,7 @@ pub fn __recv_chk(
 ) -> ssize_t {
     if len > buflen {
         // SAFETY: glibc's own overflow report; it does not return.
-        unsafe { real::__recv_chk::call(fd, buf, len, buflen, flags) };
+        unsafe { real::__recv_chk(fd, buf, len, buflen, flags) };
     }
     recv(fd, buf, len, flags)
 }
@@ -122,7 +134,7 @@ pub fn recvfrom(
         // SAFETY: recvfrom's contract.
         || unsafe { slice_mut(buf, len) }.map(|b| vec![b]),
         // SAFETY: forwarded untouched.
-        || unsafe { real::recvfrom::call(fd, buf, len, flags, addr, alen) },
+        || unsafe { real::recvfrom(fd, buf, len, flags, addr, alen) },
     );
     if n >= 0 && matches!(way(fd), Way::Ddp(_)) && !alen.is_null() {
         // SAFETY: recvfrom's contract: `alen` is writable when not null.
@@ -144,7 +156,7 @@ pub fn __recvfrom_chk(
 ) -> ssize_t {
     if len > buflen {
         // SAFETY: glibc's own overflow report; it does not return.
-        unsafe { real::__recvfrom_chk::call(fd, buf, len, buflen, flags, addr, alen) };
+        unsafe { real::__recvfrom_chk(fd, buf, len, buflen, flags, addr, alen) };
     }
     recvfrom(fd, buf, len, flags, addr, alen)
 }
@@ -155,7 +167,7 @@ pub fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
         return match way(fd) {
             Way::Kernel => {
                 // SAFETY: forwarded untouched (the kernel reports EFAULT).
-                unsafe { real::recvmsg::call(fd, msg, flags) }
+                unsafe { real::recvmsg(fd, msg, flags) }
             }
             _ => fail(libc::EFAULT),
         };
@@ -168,7 +180,7 @@ pub fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
         // SAFETY: the msghdr's iovecs, per recvmsg's contract.
         || unsafe { iov_mut(m.msg_iov, m.msg_iovlen as c_int) },
         // SAFETY: forwarded untouched.
-        || unsafe { real::recvmsg::call(fd, msg, flags) },
+        || unsafe { real::recvmsg(fd, msg, flags) },
     );
     if n >= 0 && matches!(way(fd), Way::Ddp(_)) {
         m.msg_namelen = 0;
@@ -191,7 +203,7 @@ pub fn recvmmsg(
             return fail(e);
         }
         // SAFETY: forwarded untouched.
-        return unsafe { real::recvmmsg::call(fd, msgs, vlen, flags, timeout) };
+        return unsafe { real::recvmmsg(fd, msgs, vlen, flags, timeout) };
     }
     if msgs.is_null() {
         return fail(libc::EFAULT);

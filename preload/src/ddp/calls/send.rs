@@ -1,6 +1,16 @@
 //! Sending on a DDP socket: each call sends one message.
 
-use super::*;
+use std::sync::atomic::Ordering;
+
+use eta_engine::{Block, SendOptions, SockError};
+use libc::{
+    c_int, c_uint, c_void, iovec, mmsghdr, msghdr, off_t, off64_t, size_t, sockaddr, socklen_t,
+    ssize_t,
+};
+
+use super::{Way, block, fail, iov, open_conn, slice, way};
+use crate::ddp::socket::DdpSocket;
+use crate::real;
 
 /// Largest chunk `sendfile` to a DDP socket sends as one message.
 const SENDFILE_CHUNK: usize = 1 << 20;
@@ -38,7 +48,10 @@ fn send_path(
         Way::Fail(e) => fail(e),
         Way::Ddp(s) => match parts().and_then(|p| send_msg(fd, &s, &p, flags)) {
             Ok(n) => n as ssize_t,
-            Err(e) => fail(e),
+            Err(e) => {
+                s.log_failure();
+                fail(e)
+            }
         },
     }
 }
@@ -51,7 +64,7 @@ pub fn write(fd: c_int, buf: *const c_void, count: size_t) -> ssize_t {
         // SAFETY: write's contract.
         || unsafe { slice(buf, count) }.map(|b| vec![b]),
         // SAFETY: forwarded untouched.
-        || unsafe { real::write::call(fd, buf, count) },
+        || unsafe { real::write(fd, buf, count) },
     )
 }
 
@@ -63,7 +76,7 @@ pub fn writev(fd: c_int, v: *const iovec, cnt: c_int) -> ssize_t {
         // SAFETY: writev's contract.
         || unsafe { iov(v, cnt) },
         // SAFETY: forwarded untouched.
-        || unsafe { real::writev::call(fd, v, cnt) },
+        || unsafe { real::writev(fd, v, cnt) },
     )
 }
 
@@ -75,7 +88,7 @@ pub fn send(fd: c_int, buf: *const c_void, len: size_t, flags: c_int) -> ssize_t
         // SAFETY: send's contract.
         || unsafe { slice(buf, len) }.map(|b| vec![b]),
         // SAFETY: forwarded untouched.
-        || unsafe { real::send::call(fd, buf, len, flags) },
+        || unsafe { real::send(fd, buf, len, flags) },
     )
 }
 
@@ -94,7 +107,7 @@ pub fn sendto(
         // SAFETY: sendto's contract.
         || unsafe { slice(buf, len) }.map(|b| vec![b]),
         // SAFETY: forwarded untouched.
-        || unsafe { real::sendto::call(fd, buf, len, flags, addr, alen) },
+        || unsafe { real::sendto(fd, buf, len, flags, addr, alen) },
     )
 }
 
@@ -103,7 +116,7 @@ pub fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
     if msg.is_null() {
         return match way(fd) {
             // SAFETY: forwarded untouched (the kernel reports EFAULT).
-            Way::Kernel => unsafe { real::sendmsg::call(fd, msg, flags) },
+            Way::Kernel => unsafe { real::sendmsg(fd, msg, flags) },
             _ => fail(libc::EFAULT),
         };
     }
@@ -115,7 +128,7 @@ pub fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
         // SAFETY: the msghdr's iovecs.
         || unsafe { iov(m.msg_iov, m.msg_iovlen as c_int) },
         // SAFETY: forwarded untouched.
-        || unsafe { real::sendmsg::call(fd, msg, flags) },
+        || unsafe { real::sendmsg(fd, msg, flags) },
     )
 }
 
@@ -123,7 +136,7 @@ pub fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
 pub fn sendmmsg(fd: c_int, msgs: *mut mmsghdr, vlen: c_uint, flags: c_int) -> c_int {
     match way(fd) {
         // SAFETY: forwarded untouched.
-        Way::Kernel => unsafe { real::sendmmsg::call(fd, msgs, vlen, flags) },
+        Way::Kernel => unsafe { real::sendmmsg(fd, msgs, vlen, flags) },
         Way::Fail(e) => fail(e),
         Way::Ddp(_) => {
             if msgs.is_null() {
@@ -168,7 +181,7 @@ pub fn sendfile_any(
     let mut buf = vec![0u8; count.min(SENDFILE_CHUNK)];
     let n = if offset.is_null() {
         // SAFETY: reads into our own buffer.
-        unsafe { real::read::call(in_fd, buf.as_mut_ptr().cast(), buf.len()) }
+        unsafe { real::read(in_fd, buf.as_mut_ptr().cast(), buf.len()) }
     } else {
         // SAFETY: `offset` is the caller's (sendfile's contract); our buffer.
         unsafe { libc::pread64(in_fd, buf.as_mut_ptr().cast(), buf.len(), *offset) }
@@ -192,7 +205,7 @@ pub fn sendfile_any(
 pub fn sendfile(out_fd: c_int, in_fd: c_int, offset: *mut off_t, count: size_t) -> ssize_t {
     sendfile_any(out_fd, in_fd, offset.cast(), count, || {
         // SAFETY: forwarded untouched.
-        unsafe { real::sendfile::call(out_fd, in_fd, offset, count) }
+        unsafe { real::sendfile(out_fd, in_fd, offset, count) }
     })
 }
 
@@ -200,6 +213,6 @@ pub fn sendfile(out_fd: c_int, in_fd: c_int, offset: *mut off_t, count: size_t) 
 pub fn sendfile64(out_fd: c_int, in_fd: c_int, offset: *mut off64_t, count: size_t) -> ssize_t {
     sendfile_any(out_fd, in_fd, offset, count, || {
         // SAFETY: forwarded untouched.
-        unsafe { real::sendfile64::call(out_fd, in_fd, offset, count) }
+        unsafe { real::sendfile64(out_fd, in_fd, offset, count) }
     })
 }

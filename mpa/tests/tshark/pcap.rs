@@ -1,5 +1,5 @@
 //! A tiny synthetic TCP conversation and a classic pcap writer for the Wireshark
-//! cross-check (`tests/tshark.rs`): Ethernet II / IPv4 / TCP with correct IPv4 header
+//! cross-check (`tests/tshark/`): Ethernet II / IPv4 / TCP with correct IPv4 header
 //! and TCP (pseudo-header) checksums, consistent sequence numbers and ACKs.
 //!
 //! The conversation is kept as a list of logical segments so that a test can alter
