@@ -357,6 +357,59 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// Why the core refused a remote or local access to a region (the checks in
+/// `stag`), and the Terminate reason each refusal becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AccessError {
+    /// Unknown index, stale key, deregistered or invalidated.
+    InvalidStag,
+    /// Registered for another connection.
+    NotAssociated,
+    /// Rights missing.
+    Rights,
+    /// TO + length wraps.
+    ToWrap,
+    /// Outside base and bounds.
+    Bounds,
+}
+
+impl AccessError {
+    /// The Terminate reason for a refused tagged placement (an inbound RDMA Write):
+    /// DDP tagged buffer errors, except missing rights, an RDMAP protection error.
+    pub(crate) fn tagged_reason(self) -> TerminateReason {
+        match self {
+            AccessError::InvalidStag => TerminateReason::DdpTagged(TaggedError::InvalidStag),
+            AccessError::NotAssociated => {
+                TerminateReason::DdpTagged(TaggedError::StagNotAssociated)
+            }
+            AccessError::Rights => TerminateReason::RdmapProtection(ProtectionError::AccessRights),
+            AccessError::ToWrap => TerminateReason::DdpTagged(TaggedError::ToWrap),
+            AccessError::Bounds => TerminateReason::DdpTagged(TaggedError::BaseBounds),
+        }
+    }
+
+    /// The Terminate reason for a Read Response whose sink (our own region) is
+    /// refused: a sink without local write access is an invalid STag to the peer.
+    pub(crate) fn read_sink_reason(self) -> TerminateReason {
+        match self {
+            AccessError::Rights => TerminateReason::DdpTagged(TaggedError::InvalidStag),
+            e => e.tagged_reason(),
+        }
+    }
+
+    /// The RDMAP remote protection code for a refused Read Request source or Atomic
+    /// target.
+    pub(crate) fn source_protection(self) -> ProtectionError {
+        match self {
+            AccessError::InvalidStag => ProtectionError::InvalidStag,
+            AccessError::NotAssociated => ProtectionError::StagNotAssociated,
+            AccessError::Rights => ProtectionError::AccessRights,
+            AccessError::ToWrap => ProtectionError::ToWrap,
+            AccessError::Bounds => ProtectionError::BaseBounds,
+        }
+    }
+}
+
 impl From<eta_mpa::ErrorCode> for LlpError {
     fn from(c: eta_mpa::ErrorCode) -> Self {
         LlpError::from_code(c.value()).unwrap_or(LlpError::LocalCatastrophic)

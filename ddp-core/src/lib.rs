@@ -27,21 +27,18 @@ pub mod fuzzing;
 #[allow(unsafe_code)]
 mod placement;
 mod pool;
-mod rx;
 mod segment;
 pub mod stag;
-mod tx;
 pub mod wire;
 
 pub use completion::{Completion, CompletionOp, CompletionStatus, Event, ReceivedTerminate};
-pub use connection::{Config, Connection, RtrKind, SendOptions, State};
+pub use connection::{Config, Connection, RtrKind, RxVerdict, SendOptions, State};
 pub use error::{
     ConfigError, LlpError, OperationError, PostError, ProtectionError, RegError, StagError,
     TaggedError, TerminateReason, UntaggedError,
 };
 pub use placement::{DirectTarget, LocalBuffer};
 pub use pool::PoolRead;
-pub use rx::RxVerdict;
 pub use segment::{HEADER_CAPACITY, Segment, SegmentToken};
 pub use stag::{Access, ConnId, MemoryTable, RegionInfo, Scope, Stag};
 pub use wire::atomic::AtomicOp;
