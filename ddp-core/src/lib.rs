@@ -24,6 +24,7 @@ mod completion;
 mod connection;
 pub mod error;
 pub mod fuzzing;
+pub mod link;
 #[allow(unsafe_code)]
 mod placement;
 mod pool;

@@ -6,4 +6,3 @@ pub mod endpoint;
 pub mod fault;
 pub mod perftest;
 pub mod rdma_example;
-pub mod wire;
