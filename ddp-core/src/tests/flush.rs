@@ -27,9 +27,7 @@ fn flush_keeps_in_flight_buffers_until_sent() {
     let t = h.c.poll_segment().unwrap();
     assert_eq!(&t.header()[18..22], &[0x00, 0xFF, 0, 0]);
     h.c.segment_sent(first.token());
-    let ids: Vec<_> = std::iter::from_fn(|| h.c.poll_completion())
-        .map(|c| (c.wr_id, c.status))
-        .collect();
+    let ids = statuses(&mut h.c);
     assert_eq!(
         ids,
         [
@@ -56,9 +54,7 @@ fn transport_closed_flushes_everything() {
     post_boxed_recv(&mut h.c, 2, 4);
     let _seg = h.c.poll_segment().unwrap();
     h.c.transport_closed();
-    let ids: Vec<_> = std::iter::from_fn(|| h.c.poll_completion())
-        .map(|c| (c.wr_id, c.status))
-        .collect();
+    let ids = statuses(&mut h.c);
     assert_eq!(
         ids,
         [

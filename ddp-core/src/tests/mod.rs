@@ -124,3 +124,10 @@ fn post_boxed_recv(c: &mut Connection, id: u64, len: usize) {
     c.post_recv(id, LocalBuffer::from_boxed(vec![0u8; len].into()))
         .unwrap();
 }
+
+/// Every completion waiting, as (work request id, status).
+fn statuses(c: &mut Connection) -> Vec<(u64, CompletionStatus)> {
+    std::iter::from_fn(|| c.poll_completion())
+        .map(|c| (c.wr_id, c.status))
+        .collect()
+}

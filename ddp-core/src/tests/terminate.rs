@@ -27,9 +27,7 @@ fn received_terminate_is_decoded_both_layouts() {
             h.c.poll_segment().is_none(),
             "no Terminate in reply to a Terminate"
         );
-        let ids: Vec<_> = std::iter::from_fn(|| h.c.poll_completion())
-            .map(|c| (c.wr_id, c.status))
-            .collect();
+        let ids = statuses(&mut h.c);
         assert_eq!(
             ids,
             [

@@ -3,7 +3,9 @@
 
 use super::super::terminate::TermPlan;
 use super::{Check, Connection, Control, Cur, Plan, RxSend};
-use crate::error::{OperationError, ProtectionError, TaggedError, TerminateReason, UntaggedError};
+use crate::error::{
+    AccessError, OperationError, ProtectionError, TaggedError, TerminateReason, UntaggedError,
+};
 use crate::stag::{Access, Stag};
 use crate::wire::atomic::AtomicOp;
 use crate::wire::{
@@ -86,18 +88,8 @@ impl Connection {
     fn classify_write(&self, p: &DdpPacket<&[u8]>, payload: usize) -> Check<Plan> {
         let stag = Stag(p.stag());
         let to = p.tagged_offset();
-        if payload > 0 {
-            // RFC 5041 §5.2: zero-length tagged segments are not checked.
-            self.table
-                .check(
-                    self.cfg.conn_id,
-                    stag,
-                    to,
-                    payload as u64,
-                    Access::REMOTE_WRITE,
-                )
-                .map_err(|e| self.term(e.tagged_reason()))?;
-        }
+        self.check_tagged_target(stag, to, payload, Access::REMOTE_WRITE)
+            .map_err(|e| self.term(e.tagged_reason()))?;
         Ok(Plan::Go {
             cur: Cur::Write {
                 stag,
@@ -109,6 +101,23 @@ impl Connection {
         })
     }
 
+    /// Checks the target of a tagged segment of `payload` octets; RFC 5041 §5.2:
+    /// zero-length tagged segments are not checked.
+    fn check_tagged_target(
+        &self,
+        stag: Stag,
+        to: u64,
+        payload: usize,
+        need: Access,
+    ) -> Result<(), AccessError> {
+        if payload == 0 {
+            return Ok(());
+        }
+        self.table
+            .check(self.cfg.conn_id, stag, to, payload as u64, need)
+            .map(|_| ())
+    }
+
     fn classify_read_response(&self, p: &DdpPacket<&[u8]>, payload: usize) -> Check<Plan> {
         let stag = Stag(p.stag());
         let to = p.tagged_offset();
@@ -116,17 +125,8 @@ impl Connection {
             .ord
             .check_read_response(stag.0, to, payload, p.last())
             .map_err(|reason| self.term(reason))?;
-        if payload > 0 {
-            self.table
-                .check(
-                    self.cfg.conn_id,
-                    stag,
-                    to,
-                    payload as u64,
-                    Access::LOCAL_WRITE,
-                )
-                .map_err(|e| self.term(e.read_sink_reason()))?;
-        }
+        self.check_tagged_target(stag, to, payload, Access::LOCAL_WRITE)
+            .map_err(|e| self.term(e.read_sink_reason()))?;
         Ok(Plan::Go {
             cur: Cur::ReadResp {
                 stag,

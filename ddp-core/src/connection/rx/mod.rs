@@ -84,6 +84,38 @@ enum Cur {
 }
 
 impl Cur {
+    /// Accounts for `n` more payload octets (at most what remains).
+    fn advance(&mut self, n: usize) {
+        match self {
+            Cur::Send {
+                remaining, offset, ..
+            } => {
+                let n = n.min(*remaining);
+                *offset += n;
+                *remaining -= n;
+            }
+            Cur::Write { to, remaining, .. } | Cur::ReadResp { to, remaining, .. } => {
+                let n = n.min(*remaining);
+                *to = to.wrapping_add(n as u64);
+                *remaining -= n;
+            }
+            Cur::Discard { remaining } | Cur::Control { remaining, .. } => {
+                *remaining = remaining.saturating_sub(n);
+            }
+            Cur::Idle => {}
+        }
+    }
+
+    /// The right tagged placement needs: an inbound Write remote write, a Read
+    /// Response (landing in our own region) local write.
+    fn tagged_access(&self) -> Access {
+        if matches!(self, Cur::Write { .. }) {
+            Access::REMOTE_WRITE
+        } else {
+            Access::LOCAL_WRITE
+        }
+    }
+
     fn remaining(&self) -> usize {
         match self {
             Cur::Idle => 0,
@@ -244,32 +276,13 @@ impl Connection {
     /// A run of payload octets of the current ULPDU (markers stripped). Placed
     /// directly at its final position.
     pub fn recv_payload(&mut self, data: &[u8]) {
-        let conn = self.cfg.conn_id;
-        let operational = self.state == State::Operational;
+        let n = data.len().min(self.rx.cur.remaining());
         let mut err = None;
-        // Tagged placement: an inbound Write needs remote write rights, a Read
-        // Response lands in our own region (local write).
-        let tagged_need = if matches!(self.rx.cur, Cur::Write { .. }) {
-            Access::REMOTE_WRITE
-        } else {
-            Access::LOCAL_WRITE
-        };
-        match &mut self.rx.cur {
-            Cur::Idle => {}
-            Cur::Discard { remaining } | Cur::Control { remaining, .. } => {
-                *remaining = remaining.saturating_sub(data.len());
-            }
-            Cur::Send {
-                remaining,
-                offset,
-                pool,
-                ..
-            } => {
-                let n = data.len().min(*remaining);
-                if operational {
-                    if *pool {
-                        self.pool.append(&data[..n]);
-                    } else if !self
+        if self.state == State::Operational {
+            match &self.rx.cur {
+                Cur::Send { pool: true, .. } => self.pool.append(&data[..n]),
+                Cur::Send { offset, .. } => {
+                    if !self
                         .rq
                         .front()
                         .is_some_and(|r| r.buf.mem().write(*offset, &data[..n]))
@@ -277,30 +290,19 @@ impl Connection {
                         err = Some(TerminateReason::DdpUntagged(UntaggedError::TooLong));
                     }
                 }
-                *offset += n;
-                *remaining -= n;
-            }
-            Cur::Write {
-                stag,
-                to,
-                remaining,
-            }
-            | Cur::ReadResp {
-                stag,
-                to,
-                remaining,
-                ..
-            } => {
-                let n = data.len().min(*remaining);
-                if operational && n > 0 {
-                    if let Err(e) = self.table.place(conn, *stag, *to, &data[..n], tagged_need) {
+                Cur::Write { stag, to, .. } | Cur::ReadResp { stag, to, .. } if n > 0 => {
+                    let need = self.rx.cur.tagged_access();
+                    if let Err(e) = self
+                        .table
+                        .place(self.cfg.conn_id, *stag, *to, &data[..n], need)
+                    {
                         err = Some(e.tagged_reason());
                     }
                 }
-                *to = to.wrapping_add(n as u64);
-                *remaining -= n;
+                _ => {}
             }
         }
+        self.rx.cur.advance(data.len());
         if let Some(reason) = err {
             let remaining = self.rx.cur.remaining();
             self.rx.pending_error = Some(self.term(reason));
@@ -331,13 +333,8 @@ impl Connection {
                 stag,
                 to,
                 remaining,
-            } => {
-                let n = max.min(*remaining);
-                self.table
-                    .direct_span(conn, *stag, *to, n, Access::REMOTE_WRITE)
-                    .ok()?
             }
-            Cur::ReadResp {
+            | Cur::ReadResp {
                 stag,
                 to,
                 remaining,
@@ -345,7 +342,7 @@ impl Connection {
             } => {
                 let n = max.min(*remaining);
                 self.table
-                    .direct_span(conn, *stag, *to, n, Access::LOCAL_WRITE)
+                    .direct_span(conn, *stag, *to, n, self.rx.cur.tagged_access())
                     .ok()?
             }
             _ => return None,
@@ -357,24 +354,7 @@ impl Connection {
     /// [`Self::direct_target`] gave: account for them as [`Self::recv_payload`] would
     /// have placed them.
     pub fn recv_payload_direct(&mut self, n: usize) {
-        match &mut self.rx.cur {
-            Cur::Send {
-                remaining, offset, ..
-            } => {
-                let n = n.min(*remaining);
-                *offset += n;
-                *remaining -= n;
-            }
-            Cur::Write { to, remaining, .. } | Cur::ReadResp { to, remaining, .. } => {
-                let n = n.min(*remaining);
-                *to = to.wrapping_add(n as u64);
-                *remaining -= n;
-            }
-            Cur::Discard { remaining } | Cur::Control { remaining, .. } => {
-                *remaining = remaining.saturating_sub(n);
-            }
-            Cur::Idle => {}
-        }
+        self.rx.cur.advance(n);
     }
 
     /// The current FPDU is complete and its CRC verified: completes messages, acts on
