@@ -296,14 +296,6 @@ pub enum PostError {
     NoOrd,
 }
 
-impl fmt::Display for PostError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
-    }
-}
-
-impl std::error::Error for PostError {}
-
 /// Why a memory registration failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RegError {
@@ -314,14 +306,6 @@ pub enum RegError {
     /// The requested range lies outside the supplied buffer.
     BadRange,
 }
-
-impl fmt::Display for RegError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
-    }
-}
-
-impl std::error::Error for RegError {}
 
 /// Why an STag operation (deregister, invalidate, copy) failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -334,28 +318,12 @@ pub enum StagError {
     Bounds,
 }
 
-impl fmt::Display for StagError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
-    }
-}
-
-impl std::error::Error for StagError {}
-
 /// Invalid connection configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigError {
     /// MULPDU below the RFC 5044 minimum of 128.
     MulpduTooSmall,
 }
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 /// Why the core refused a remote or local access to a region (the checks in
 /// `stag`), and the Terminate reason each refusal becomes.
@@ -409,6 +377,21 @@ impl AccessError {
         }
     }
 }
+
+/// The local API errors display as their names.
+macro_rules! display_as_debug {
+    ($($t:ty),*) => {$(
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(self, f)
+            }
+        }
+
+        impl std::error::Error for $t {}
+    )*};
+}
+
+display_as_debug!(PostError, RegError, StagError, ConfigError);
 
 impl From<eta_mpa::ErrorCode> for LlpError {
     fn from(c: eta_mpa::ErrorCode) -> Self {

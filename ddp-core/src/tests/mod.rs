@@ -30,6 +30,21 @@ struct H {
     stag: Stag,
 }
 
+impl H {
+    /// Registers `len` zeroed octets at TO 0 with `access` for connection `conn`.
+    fn region(&self, len: usize, access: Access, conn: ConnId) -> Stag {
+        self.t
+            .register_owned(
+                vec![0; len].into(),
+                0..len,
+                0,
+                access,
+                Scope::Connection(conn),
+            )
+            .unwrap()
+    }
+}
+
 fn harness(f: impl FnOnce(&mut Config)) -> H {
     let t = MemoryTable::new();
     let stag = t

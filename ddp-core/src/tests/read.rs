@@ -35,15 +35,7 @@ fn read_request_source_checks_include_rdma_header() {
         ),
         (
             |h| {
-                let s =
-                    h.t.register_owned(
-                        vec![0; 8].into(),
-                        0..8,
-                        0,
-                        Access::REMOTE_READ,
-                        Scope::Connection(OTHER),
-                    )
-                    .unwrap();
+                let s = h.region(8, Access::REMOTE_READ, OTHER);
                 ReadRequestRepr {
                     src_stag: s.0,
                     size: 4,
@@ -66,15 +58,7 @@ fn read_request_source_checks_include_rdma_header() {
         assert_eq!(b[2], FLAG_M | FLAG_D | FLAG_R);
     }
     let mut h = harness(|_| {});
-    let wo =
-        h.t.register_owned(
-            vec![0; 8].into(),
-            0..8,
-            0,
-            Access::REMOTE_WRITE,
-            Scope::Connection(ME),
-        )
-        .unwrap();
+    let wo = h.region(8, Access::REMOTE_WRITE, ME);
     let _ = h.c.recv_ulpdu(&read_req(
         1,
         ReadRequestRepr {

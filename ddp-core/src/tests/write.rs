@@ -4,16 +4,7 @@ use super::*;
 
 #[test]
 fn write_checks() {
-    let t_other = |h: &H| {
-        h.t.register_owned(
-            vec![0; 16].into(),
-            0..16,
-            0,
-            all_remote(),
-            Scope::Connection(OTHER),
-        )
-        .unwrap()
-    };
+    let t_other = |h: &H| h.region(16, all_remote(), OTHER);
     type Mk = fn(&H, Stag) -> (u32, u64, usize);
     let cases: [(Mk, TerminateReason); 5] = [
         (
@@ -56,15 +47,7 @@ fn write_checks() {
     }
     // Access rights.
     let mut h = harness(|_| {});
-    let ro =
-        h.t.register_owned(
-            vec![0; 16].into(),
-            0..16,
-            0,
-            Access::REMOTE_READ,
-            Scope::Connection(ME),
-        )
-        .unwrap();
+    let ro = h.region(16, Access::REMOTE_READ, ME);
     let mut w = tagged(0, true, ro.0, 0);
     w.push(1);
     let _ = h.c.recv_ulpdu(&w);

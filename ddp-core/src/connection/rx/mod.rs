@@ -282,11 +282,8 @@ impl Connection {
             match &self.rx.cur {
                 Cur::Send { pool: true, .. } => self.pool.append(&data[..n]),
                 Cur::Send { offset, .. } => {
-                    if !self
-                        .rq
-                        .front()
-                        .is_some_and(|r| r.buf.mem().write(*offset, &data[..n]))
-                    {
+                    let posted = self.rq.front();
+                    if !posted.is_some_and(|r| r.buf.mem().write(*offset, &data[..n])) {
                         err = Some(TerminateReason::DdpUntagged(UntaggedError::TooLong));
                     }
                 }
