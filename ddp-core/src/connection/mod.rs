@@ -25,7 +25,7 @@ mod post;
 mod requests;
 mod rx;
 mod send_queue;
-pub(crate) mod terminate;
+mod terminate;
 mod tx;
 
 pub use config::{Config, RtrKind, SendOptions};

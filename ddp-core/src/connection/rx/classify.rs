@@ -1,8 +1,7 @@
 //! The checks on an inbound segment's header (RFC 5040 §5, RFC 5041 §5, RFC 7306),
 //! deciding where its payload goes or which Terminate it earns.
 
-use super::super::terminate::TermPlan;
-use super::{Check, Connection, Control, Cur, Plan, RxSend};
+use super::{Check, Connection, Control, Cur, Plan, RxSend, TermPlan};
 use crate::error::{
     AccessError, OperationError, ProtectionError, TaggedError, TerminateReason, UntaggedError,
 };

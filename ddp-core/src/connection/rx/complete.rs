@@ -1,9 +1,9 @@
 //! What a verified segment does at its end: completes receives, answers or
 //! completes Reads and Atomics, acts on Terminates and RTRs.
 
-use super::super::requests::Response;
 use super::{Connection, Control, atomic};
 use crate::completion::{Completion, CompletionOp, CompletionStatus, Event, ReceivedTerminate};
+use crate::connection::requests::Response;
 use crate::error::{ProtectionError, TerminateReason};
 use crate::stag::Stag;
 use crate::wire::AtomicResponseRepr;
