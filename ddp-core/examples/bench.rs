@@ -8,21 +8,19 @@
 //! pad, CRC), the gather list is copied into a "wire" buffer (standing in for the
 //! kernel's copy), the wire is read back in 64 KiB chunks by the eta-mpa Deframer and
 //! B validates and places every payload directly into the posted buffer / registered
-//! region. The split:
+//! region (all of which `eta_ddp_core::link::Link` does). The split:
 //! * CRC = time(CRC on) − time(CRC off)
 //! * copy = time of the two memcpys alone (wire copy + placement) for the same bytes
 //! * protocol bookkeeping = time(CRC off) − copy
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::io::IoSlice;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use eta_ddp_core::link::Link;
 use eta_ddp_core::{
-    Access, Config, ConnId, Connection, LocalBuffer, MemoryTable, RxVerdict, Scope, SendOptions,
-    Stag, ulpdu_header_len,
+    Access, Config, ConnId, Connection, LocalBuffer, MemoryTable, Scope, SendOptions, Stag,
 };
-use eta_mpa::{Deframer, DeframerConfig, Event, FpduScratch, Framer, FramerConfig, recycle_iov};
 
 struct Counting;
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
@@ -82,19 +80,7 @@ fn run(kind: Kind, msg: usize, total: usize, crc: bool, emss: u32) -> Result {
     ca.max_send_wr = 64;
     let mut a = Connection::new(ca, table.clone()).unwrap();
     let mut b = Connection::new(Config::new(ConnId(2), mulpdu), table.clone()).unwrap();
-    let mut framer = Framer::new(FramerConfig {
-        crc,
-        markers: false,
-    });
-    let mut deframer = Deframer::new(DeframerConfig {
-        crc,
-        markers: false,
-        max_ulpdu: u16::MAX,
-        header_len: ulpdu_header_len,
-    });
-    let mut scratch = FpduScratch::default();
-    let mut iov: Vec<IoSlice<'static>> = Vec::with_capacity(16);
-    let mut wire: Vec<u8> = Vec::with_capacity(4 << 20);
+    let mut wire = Link::new(crc);
     let n_msgs = total / msg;
     let warmup = (n_msgs / 10).max(1);
     let mut segments = 0u64;
@@ -118,52 +104,15 @@ fn run(kind: Kind, msg: usize, total: usize, crc: bool, emss: u32) -> Result {
             }
             Kind::Write => a.post_write(i as u64, data, Stag(region.0), 0).unwrap(),
         }
-        // Transmit a batch of segments, then deliver the wire.
+        // Transmit a batch of segments, then deliver the wire in 64 KiB chunks.
         loop {
-            let mut batch = 0;
-            while let Some(seg) = a.poll_segment() {
-                let mut round = recycle_iov(std::mem::take(&mut iov));
-                framer
-                    .frame(
-                        &mut scratch,
-                        seg.header(),
-                        &[a.segment_payload(&seg)],
-                        &mut round,
-                    )
-                    .unwrap();
-                for s in &round {
-                    wire.extend_from_slice(s);
-                }
-                iov = recycle_iov(round);
-                a.segment_sent(seg.token());
-                segments += 1;
-                batch += 1;
-                if batch == 64 {
-                    break;
-                }
-            }
+            let batch = wire.transmit_up_to(&mut a, 64);
             if batch == 0 {
                 break;
             }
-            for chunk in wire.chunks(64 * 1024) {
-                let mut input = chunk;
-                loop {
-                    let (used, ev) = deframer.advance(input).unwrap();
-                    input = &input[used..];
-                    match ev {
-                        Event::NeedInput => break,
-                        Event::Header { ulpdu_len, header } => {
-                            assert_eq!(
-                                b.recv_header(ulpdu_len, header.as_slice()),
-                                RxVerdict::Accepted
-                            )
-                        }
-                        Event::Payload(p) => b.recv_payload(p),
-                        Event::End => b.recv_end(),
-                    }
-                }
-            }
-            wire.clear();
+            segments += batch as u64;
+            wire.deliver(&mut b, || 64 * 1024);
+            assert!(wire.is_idle() && wire.error().is_none(), "{wire:?}");
         }
         while let Some(c) = a.poll_completion() {
             assert_eq!(c.status, eta_ddp_core::CompletionStatus::Success);

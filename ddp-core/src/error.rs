@@ -296,14 +296,6 @@ pub enum PostError {
     NoOrd,
 }
 
-impl fmt::Display for PostError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
-    }
-}
-
-impl std::error::Error for PostError {}
-
 /// Why a memory registration failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RegError {
@@ -314,14 +306,6 @@ pub enum RegError {
     /// The requested range lies outside the supplied buffer.
     BadRange,
 }
-
-impl fmt::Display for RegError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
-    }
-}
-
-impl std::error::Error for RegError {}
 
 /// Why an STag operation (deregister, invalidate, copy) failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -334,14 +318,6 @@ pub enum StagError {
     Bounds,
 }
 
-impl fmt::Display for StagError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
-    }
-}
-
-impl std::error::Error for StagError {}
-
 /// Invalid connection configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigError {
@@ -349,13 +325,73 @@ pub enum ConfigError {
     MulpduTooSmall,
 }
 
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
+/// Why the core refused a remote or local access to a region (the checks in
+/// `stag`), and the Terminate reason each refusal becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AccessError {
+    /// Unknown index, stale key, deregistered or invalidated.
+    InvalidStag,
+    /// Registered for another connection.
+    NotAssociated,
+    /// Rights missing.
+    Rights,
+    /// TO + length wraps.
+    ToWrap,
+    /// Outside base and bounds.
+    Bounds,
+}
+
+impl AccessError {
+    /// The Terminate reason for a refused tagged placement (an inbound RDMA Write):
+    /// DDP tagged buffer errors, except missing rights, an RDMAP protection error.
+    pub(crate) fn tagged_reason(self) -> TerminateReason {
+        match self {
+            AccessError::InvalidStag => TerminateReason::DdpTagged(TaggedError::InvalidStag),
+            AccessError::NotAssociated => {
+                TerminateReason::DdpTagged(TaggedError::StagNotAssociated)
+            }
+            AccessError::Rights => TerminateReason::RdmapProtection(ProtectionError::AccessRights),
+            AccessError::ToWrap => TerminateReason::DdpTagged(TaggedError::ToWrap),
+            AccessError::Bounds => TerminateReason::DdpTagged(TaggedError::BaseBounds),
+        }
+    }
+
+    /// The Terminate reason for a Read Response whose sink (our own region) is
+    /// refused: a sink without local write access is an invalid STag to the peer.
+    pub(crate) fn read_sink_reason(self) -> TerminateReason {
+        match self {
+            AccessError::Rights => TerminateReason::DdpTagged(TaggedError::InvalidStag),
+            e => e.tagged_reason(),
+        }
+    }
+
+    /// The RDMAP remote protection code for a refused Read Request source or Atomic
+    /// target.
+    pub(crate) fn source_protection(self) -> ProtectionError {
+        match self {
+            AccessError::InvalidStag => ProtectionError::InvalidStag,
+            AccessError::NotAssociated => ProtectionError::StagNotAssociated,
+            AccessError::Rights => ProtectionError::AccessRights,
+            AccessError::ToWrap => ProtectionError::ToWrap,
+            AccessError::Bounds => ProtectionError::BaseBounds,
+        }
     }
 }
 
-impl std::error::Error for ConfigError {}
+/// The local API errors display as their names.
+macro_rules! display_as_debug {
+    ($($t:ty),*) => {$(
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(self, f)
+            }
+        }
+
+        impl std::error::Error for $t {}
+    )*};
+}
+
+display_as_debug!(PostError, RegError, StagError, ConfigError);
 
 impl From<eta_mpa::ErrorCode> for LlpError {
     fn from(c: eta_mpa::ErrorCode) -> Self {

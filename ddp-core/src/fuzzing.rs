@@ -80,7 +80,7 @@ pub fn fuzz_receive(data: &[u8]) -> FuzzOutcome {
         rest = tail;
         out.ulpdus += 1;
         let hlen = crate::wire::ulpdu_header_len(ulpdu).min(ulpdu.len());
-        if conn.recv_header(n as u16, &ulpdu[..hlen]) == crate::rx::RxVerdict::Blocked {
+        if conn.recv_header(n as u16, &ulpdu[..hlen]) == crate::RxVerdict::Blocked {
             let mut buf = [0u8; 256];
             while conn.read(&mut buf).is_some() {}
             continue;
@@ -99,9 +99,9 @@ pub fn fuzz_receive(data: &[u8]) -> FuzzOutcome {
             out.completions += 1;
         }
         while conn.poll_event().is_some() {}
-        assert!(conn.pool.msgs.len() <= 16);
+        assert!(conn.pooled_messages() <= 16);
     }
-    out.terminated = conn.state() != crate::connection::State::Operational;
+    out.terminated = conn.state() != crate::State::Operational;
     drop(conn);
     check_guards(&table, write_stag, foreign);
     out

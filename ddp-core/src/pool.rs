@@ -43,7 +43,7 @@ pub(crate) struct RecvPool {
     cap_bytes: usize,
     cap_msgs: usize,
     data: VecDeque<u8>,
-    pub(crate) msgs: VecDeque<PoolMsg>,
+    msgs: VecDeque<PoolMsg>,
 }
 
 impl RecvPool {
@@ -104,6 +104,21 @@ impl RecvPool {
         }
     }
 
+    /// Messages held (complete or not).
+    pub(crate) fn message_count(&self) -> usize {
+        self.msgs.len()
+    }
+
+    /// The length of the pool's only message if none of it was read and all of it
+    /// passed its CRC (so it can move whole to a posted receive).
+    pub(crate) fn sole_unread_len(&self) -> Option<usize> {
+        match (self.msgs.len(), self.msgs.front()) {
+            (1, Some(m)) if m.consumed == 0 && m.len == m.committed => Some(m.len),
+            _ => None,
+        }
+    }
+
+    /// The message being assembled (the last one).
     pub(crate) fn last_mut(&mut self) -> Option<&mut PoolMsg> {
         self.msgs.back_mut()
     }

@@ -12,7 +12,7 @@
 use std::ops::Range;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::error::{RegError, StagError};
+use crate::error::{AccessError, RegError, StagError};
 use crate::placement::{LocalBuffer, OwnedMem, RawMem};
 
 // `MemoryTable::register` (raw caller memory, an `unsafe fn`) lives in `placement.rs`
@@ -105,21 +105,6 @@ pub struct RegionInfo {
     pub scope: Scope,
     /// False once invalidated (locally or by a Send with Invalidate).
     pub valid: bool,
-}
-
-/// Why the core refused a remote or local access to a region.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum AccessError {
-    /// Unknown index, stale key, deregistered or invalidated.
-    InvalidStag,
-    /// Registered for another connection.
-    NotAssociated,
-    /// Rights missing.
-    Rights,
-    /// TO + length wraps.
-    ToWrap,
-    /// Outside base and bounds.
-    Bounds,
 }
 
 #[derive(Debug)]

@@ -3,13 +3,13 @@
 
 mod common;
 
-use common::{Pipe, Rng};
+use common::Rng;
+use eta_ddp_core::link::Link;
 use eta_ddp_core::wire::{DdpPacket, TerminatePacket, TerminateRepr};
 use eta_ddp_core::{
     Access, Config, ConnId, Connection, Event, LocalBuffer, MemoryTable, ProtectionError, Scope,
     State, TaggedError, TerminateReason,
 };
-use eta_mpa::{Framer, FramerConfig};
 
 const GUARD: u8 = 0xA5;
 const PAGE: usize = 16 * 1024;
@@ -105,16 +105,11 @@ fn read_request(stag: u32, to: u64, size: u32) -> Vec<u8> {
 
 /// Frames `ulpdus` with valid CRCs and delivers them in random chunks.
 fn attack(conn: &mut Connection, ulpdus: &[Vec<u8>], rng: &mut Rng) {
-    let mut pipe = Pipe::new(true);
-    let mut f = Framer::new(FramerConfig {
-        crc: true,
-        markers: false,
-    });
+    let mut link = Link::new(true);
     for u in ulpdus {
-        pipe.bytes
-            .extend_from_slice(&f.frame_to_vec(u, &[]).unwrap());
+        link.push_ulpdu(u).unwrap();
     }
-    while pipe.deliver(conn, rng, 700) {}
+    while link.deliver(conn, || rng.chunk(700)) {}
     // Let the connection answer (Read Responses, Terminate).
     while let Some(seg) = conn.poll_segment() {
         let _ = conn.segment_payload(&seg);
@@ -186,16 +181,11 @@ fn targeted_violations_give_the_right_terminate() {
         let after = tagged(0, true, t.stag, TO + 100, b"after");
         let mut term = None;
         {
-            let mut pipe = Pipe::new(true);
-            let mut f = Framer::new(FramerConfig {
-                crc: true,
-                markers: false,
-            });
+            let mut link = Link::new(true);
             for x in [&ok, &u, &after] {
-                pipe.bytes
-                    .extend_from_slice(&f.frame_to_vec(x, &[]).unwrap());
+                link.push_ulpdu(x).unwrap();
             }
-            while pipe.deliver(&mut conn, &mut rng, 5) {}
+            while link.deliver(&mut conn, || rng.chunk(5)) {}
             while let Some(seg) = conn.poll_segment() {
                 let h = seg.header().to_vec();
                 if h[1] == 0x47 {

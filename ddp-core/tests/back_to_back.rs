@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::{Pipe, Rng};
+use common::Rng;
+use eta_ddp_core::link::Link;
 use eta_ddp_core::{
     Access, CompletionOp, CompletionStatus, Config, ConnId, Connection, LocalBuffer, MemoryTable,
     Scope, SendOptions, Stag, State,
@@ -107,7 +108,7 @@ fn run(seed: u64, crc: bool, emss: u32, ops: Vec<(bool, Op)>, max_chunk: usize) 
         side(&table, 1, region_len, mulpdu),
         side(&table, 2, region_len, mulpdu),
     ];
-    let mut pipes = [Pipe::new(crc), Pipe::new(crc)];
+    let mut pipes = [Link::new(crc), Link::new(crc)];
     for (dir, op) in ops {
         let (me, peer) = if dir { (0, 1) } else { (1, 0) };
         let wr = s[me].next_wr;
@@ -208,7 +209,7 @@ fn rng_steps(rng: &mut Rng) -> usize {
     rng.below(3) as usize
 }
 
-fn pump(s: &mut [Side; 2], pipes: &mut [Pipe; 2], rng: &mut Rng, max_chunk: usize, rounds: usize) {
+fn pump(s: &mut [Side; 2], pipes: &mut [Link; 2], rng: &mut Rng, max_chunk: usize, rounds: usize) {
     let mut r = 0;
     while r < rounds {
         r += 1;
@@ -217,7 +218,7 @@ fn pump(s: &mut [Side; 2], pipes: &mut [Pipe; 2], rng: &mut Rng, max_chunk: usiz
             progress |= pipes[from].transmit(&mut s[from].conn) > 0;
             let (a, b) = s.split_at_mut(1);
             let dst = if to == 0 { &mut a[0] } else { &mut b[0] };
-            progress |= pipes[from].deliver(&mut dst.conn, rng, max_chunk);
+            progress |= pipes[from].deliver(&mut dst.conn, || rng.chunk(max_chunk));
         }
         for (i, side) in s.iter_mut().enumerate() {
             while let Some(c) = side.conn.poll_completion() {

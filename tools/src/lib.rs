@@ -7,4 +7,3 @@ pub mod fault;
 pub mod perf;
 pub mod perftest;
 pub mod rdma_example;
-pub mod wire;

@@ -11,6 +11,7 @@
 //! 5. The same over real TCP on 127.0.0.1 with the engine: MPA setup with private
 //!    data, a Send, an RDMA Write and an RDMA Read, each verified.
 
+use eta_ddp_core::link::Link;
 use eta_ddp_core::{
     Access, CompletionStatus, Config, ConnId, Connection, LocalBuffer, MemoryTable, Scope,
     SendOptions, Stag,
@@ -19,7 +20,6 @@ use eta_mpa::startup::negotiate::{self, LocalConfig};
 use eta_mpa::{
     Deframer, DeframerConfig, Event, Framer, FramerConfig, MpaError, StartupRepr, mulpdu,
 };
-use eta_tools::wire::Direction;
 
 fn hex(bytes: &[u8]) -> String {
     bytes
@@ -268,7 +268,7 @@ fn ddp_demo() -> Result<(), Box<dyn std::error::Error>> {
         Ok(Connection::new(cfg, table.clone())?)
     };
     let (mut a, mut b) = (new_side(1)?, new_side(2)?);
-    let (mut a_to_b, mut b_to_a) = (Direction::new(true), Direction::new(true));
+    let mut links = [Link::new(true), Link::new(true)];
 
     // B registers 64 KiB for remote writes and reads on its connection only.
     let base_to = 0x10_0000;
@@ -306,10 +306,7 @@ fn ddp_demo() -> Result<(), Box<dyn std::error::Error>> {
         Scope::Connection(ConnId(1)),
     )?;
     a.post_read(3, sink, 0, 20_000, region, base_to + 1000)?;
-    for _ in 0..4 {
-        a_to_b.pump(&mut a, &mut b, 1460);
-        b_to_a.pump(&mut b, &mut a, 1460);
-    }
+    exchange(&mut a, &mut b, &mut links, 4);
     while let Some(c) = b.poll_completion() {
         let data = c.buffer.as_deref().unwrap_or_default();
         println!(
@@ -339,9 +336,14 @@ fn ddp_demo() -> Result<(), Box<dyn std::error::Error>> {
         placed == text,
         read_back == text
     );
-    let (f, o) = a_to_b.carried();
-    let (g, p) = b_to_a.carried();
-    println!("wire: A->B {f} FPDUs / {o} B, B->A {g} FPDUs / {p} B (CRC32c on)");
+    let [a_to_b, b_to_a] = &links;
+    println!(
+        "wire: A->B {} FPDUs / {} B, B->A {} FPDUs / {} B (CRC32c on)",
+        a_to_b.fpdus(),
+        a_to_b.octets(),
+        b_to_a.fpdus(),
+        b_to_a.octets()
+    );
 
     // A writes to an STag that B never registered: B answers with a Terminate.
     a.post_write(
@@ -350,10 +352,7 @@ fn ddp_demo() -> Result<(), Box<dyn std::error::Error>> {
         Stag(0xdead_be00),
         0,
     )?;
-    for _ in 0..3 {
-        a_to_b.pump(&mut a, &mut b, 1460);
-        b_to_a.pump(&mut b, &mut a, 1460);
-    }
+    exchange(&mut a, &mut b, &mut links, 3);
     while let Some(ev) = b.poll_event() {
         println!("B event: {ev:?}");
     }
@@ -375,4 +374,17 @@ fn ddp_demo() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("A state {:?}, B state {:?}", a.state(), b.state());
     Ok(())
+}
+
+/// `rounds` rounds of A to B then B to A over the in-memory MPA links, in TCP-like
+/// chunks of 1460 octets.
+fn exchange(a: &mut Connection, b: &mut Connection, links: &mut [Link; 2], rounds: usize) {
+    for _ in 0..rounds {
+        links[0].pump(a, b, 1460);
+        links[1].pump(b, a, 1460);
+        assert!(
+            !links.iter().any(Link::is_blocked),
+            "the demo posts receives"
+        );
+    }
 }
