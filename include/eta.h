@@ -54,10 +54,18 @@
  *     ends it with EINTR (with a time-out set, every handler does), and nothing of a
  *     message is taken or lost by an interrupted call.
  *     shutdown(SHUT_WR or SHUT_RDWR) closes gracefully: queued messages first, then FIN.
- *     close() of the last fd closes gracefully in the background; if the socket was
- *     used with eta_post_*, eta_rdma_* or eta_reg_mr, close() first waits until the
- *     engine no longer touches the program's memory (the graceful close, at most 5 s,
- *     then the connection is reset).
+ *     close() of the last fd closes gracefully: queued messages first, then FIN.
+ *     Closing and leaving: a blocking socket's close() returns once the engine has
+ *     written every queued message and the FIN to TCP (at most 5 s), so that, as
+ *     after a TCP close(), the kernel owns what is left and the process may leave at
+ *     once, even by _exit(); a non-blocking socket's close() returns at once and the
+ *     engine goes on in the background. At exit() the shim closes every DDP socket
+ *     still open and waits, at most 5 s in all, until the engine has written what
+ *     was queued on them and on sockets closed without waiting; only a process that
+ *     leaves by _exit() (or a signal) with messages still queued loses them.
+ *     If the socket was used with eta_post_*, eta_rdma_* or eta_reg_mr, close()
+ *     first waits until the engine no longer touches the program's memory (the
+ *     graceful close, at most 5 s, then the connection is reset).
  *     A DDP socket is always close-on-exec: it does not pass into a new program image.
  *   - fork(): the parent's DDP sockets are unaffected. In the child, every call on an
  *     inherited DDP socket fails with EBADFD, except close(), which only drops the

@@ -4,6 +4,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use eta_ddp_core::wire::terminate::TerminateRepr;
@@ -12,6 +13,7 @@ use eta_mpa::{ErrorCode, FrameKind, Framer, FramerConfig, ReadProgress, StartupR
 
 use crate::config::{Decision, Options};
 use crate::error::Error;
+use crate::sys;
 
 /// The result of a successful setup.
 #[derive(Debug)]
@@ -133,6 +135,12 @@ pub(crate) fn respond(stream: &TcpStream, opts: &Options) -> Result<Established,
         (Decision::Accept(pd), Ok(n)) => {
             let reply = negotiate::reply(cfg, &request, &n, &pd)?;
             (&*stream).write_all(&reply.to_vec()?)?;
+            // Answering the Request put our TCP in "ping-pong" mode, in which it
+            // delays its ACK of what comes next (up to 40 ms) to ride on our next
+            // data. The next thing is the Initiator's RTR, whose sender holds its
+            // data until the RTR is acknowledged (docs/architecture.md,
+            // "Connection setup"): acknowledge it at once.
+            let _ = sys::set_int_opt(stream.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_QUICKACK, 1);
             n
         }
         (Decision::Reject(pd), _) => {

@@ -265,6 +265,20 @@ impl Connection {
         let _ = self.submit_control(Wr::Abort);
     }
 
+    /// Waits until this end's half is done after a close: every message queued
+    /// before it is written to TCP and the FIN after it (or the connection ended
+    /// otherwise). From then on the kernel owns what is left, so the process may
+    /// exit without losing data; false on time-out.
+    pub fn wait_drained(&self, timeout: Option<Duration>) -> bool {
+        self.shared().drained.wait(timeout)
+    }
+
+    /// Whether this end's half is done (see [`wait_drained`](Self::wait_drained)),
+    /// without waiting.
+    pub fn is_drained(&self) -> bool {
+        self.shared().drained.is_set()
+    }
+
     /// Waits until the engine has let go of the connection (closed or failed, every
     /// request completed or flushed, every region of it freed); false on time-out.
     pub fn wait_released(&self, timeout: Option<Duration>) -> bool {

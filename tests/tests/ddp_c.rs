@@ -81,6 +81,7 @@ fn every_ddp_program_compiles_cleanly_and_links_libeta() {
         "ddp_threads",
         "ddp_errors",
         "ddp_signals",
+        "ddp_exit",
     ] {
         let exe = build(name, dir.path());
         let needed = needed_libraries(&exe);
@@ -441,4 +442,27 @@ fn program_linked_via_pkg_config_runs_without_ld_preload() {
     }
     .run(dir.path());
     assert_checks(&clients[0], "ddp_echo (linked, no LD_PRELOAD)", 16);
+}
+
+#[test]
+fn a_program_that_writes_and_leaves_loses_nothing() {
+    let dir = TempDir::new("ddp-exit");
+    let exe = build("ddp_exit", dir.path());
+    for how in ["close-_exit", "exit", "nonblock-exit"] {
+        let (server, clients) = pair(&exe, &["server", how], &[&[]], dir.path());
+        server.assert_lines(
+            "ddp_exit server",
+            &[&format!(
+                "server: 32 messages of 1048576 octets written, leaving by {how}"
+            )],
+        );
+        clients[0].assert_lines(
+            &format!("ddp_exit client ({how})"),
+            &[
+                "ok: 32 messages of 1048576 octets, each intact",
+                "ok: then the end of the stream",
+            ],
+        );
+        assert_checks(&clients[0], "ddp_exit client", 2);
+    }
 }

@@ -85,6 +85,10 @@ pub(crate) struct ConnShared {
     /// Set once the engine has let go of the connection (every request completed
     /// or flushed, every region of it freed).
     pub released: Notify,
+    /// Set once this end's half is done: after a close, every queued message is
+    /// written to TCP and the FIN after it; or the engine let go (see `released`).
+    /// From then on the kernel owns what is left, as after a TCP `close()`.
+    pub drained: Notify,
 }
 
 impl ConnShared {
@@ -124,6 +128,7 @@ impl ConnShared {
             sock,
             own_cq,
             released: Notify::default(),
+            drained: Notify::default(),
         }
     }
 

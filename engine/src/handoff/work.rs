@@ -52,6 +52,11 @@ impl Notify {
         self.cond.notify_all();
     }
 
+    /// Whether it is set (without waiting).
+    pub fn is_set(&self) -> bool {
+        *self.done.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Waits until set or `timeout` passes; returns whether it was set.
     pub fn wait(&self, timeout: Option<Duration>) -> bool {
         let deadline = timeout.map(|t| Instant::now() + t);

@@ -70,6 +70,7 @@ impl Conn {
             self.shared.set_state(ConnState::Closed);
         }
         self.update_sock();
+        self.shared.drained.set();
         self.shared.released.set();
     }
 }
@@ -82,6 +83,7 @@ pub(super) fn refuse(shared: &Arc<ConnShared>, e: Error, table: &MemoryTable) {
     if let Some(r) = &shared.sock {
         r.hang_up();
     }
+    shared.drained.set();
     shared.released.set();
 }
 

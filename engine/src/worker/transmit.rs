@@ -45,6 +45,7 @@ impl Conn {
         if self.life.wants_fin() && self.tx.is_empty() && self.quiet() {
             sys::shutdown_write(self.fd);
             self.life = self.life.fin_written();
+            self.shared.drained.set();
             any = true;
         }
         any

@@ -18,6 +18,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use libc::c_int;
 
+use eta_engine::Connection;
+
 use super::socket::DdpSocket;
 
 /// A spin lock whose holder can also be released by an `atfork` handler.
@@ -89,10 +91,18 @@ extern "C" fn after_fork_child() {
     MAP.release();
 }
 
-/// Installs the `fork` handlers (once, at the first DDP socket; the shim installs
-/// nothing at load).
-pub fn install_fork_handlers() {
+/// At `exit`, before the engine threads vanish with the process: see
+/// [`super::socket::drain_at_exit`]. No panic may unwind into libc.
+extern "C" fn at_exit() {
+    let _ = std::panic::catch_unwind(super::socket::drain_at_exit);
+}
+
+/// Installs the `fork` handlers and the `exit` handler (once, at the first DDP
+/// socket; the shim installs nothing at load).
+pub fn install_process_handlers() {
     ATFORK.call_once(|| {
+        // SAFETY: a valid `extern "C" fn()` that lives forever and never unwinds.
+        let _ = unsafe { libc::atexit(at_exit) };
         // SAFETY: three valid `extern "C" fn()` handlers that live forever.
         let _ = unsafe {
             libc::pthread_atfork(
@@ -122,6 +132,22 @@ pub fn insert(fd: c_int, sock: Arc<DdpSocket>) -> Option<Arc<DdpSocket>> {
 /// Takes `fd` out.
 pub fn remove(fd: c_int) -> Option<Arc<DdpSocket>> {
     MAP.with(|m| m.as_mut().and_then(|m| m.remove(&fd)))
+}
+
+/// The connections of every DDP socket made in this process (not inherited
+/// across `fork`) and still open.
+pub fn open_connections() -> Vec<Arc<Connection>> {
+    MAP.with(|m| {
+        let mut out: Vec<Arc<Connection>> = Vec::new();
+        for s in m.iter().flat_map(|m| m.values()) {
+            if let Some(c) = s.conn() {
+                if !s.stale() && !out.iter().any(|o| Arc::ptr_eq(o, c)) {
+                    out.push(Arc::clone(c));
+                }
+            }
+        }
+        out
+    })
 }
 
 /// The fds at or above `low` and at most `high`.

@@ -86,7 +86,7 @@ pub struct DdpSocket {
 impl DdpSocket {
     /// A socket on `fd` with `opts`, in phase `Fresh`.
     pub fn new(opts: EtaOpts, fd: c_int) -> Arc<Self> {
-        registry::install_fork_handlers();
+        registry::install_process_handlers();
         Arc::new(Self {
             generation: registry::generation(),
             opts: Mutex::new(opts),
@@ -360,22 +360,84 @@ impl DdpSocket {
         Some((e, c.error().unwrap_or_default()))
     }
 
-    /// The last fd is gone: close the connection. Work on the program's own memory
-    /// must be finished before the program may reuse that memory, so then this
-    /// waits for a graceful close (at most 5 s) and resets the connection after.
+    /// The last fd is gone: close the connection (queued messages first, then
+    /// FIN). Work on the program's own memory must be finished before the program
+    /// may reuse that memory, so then this waits for a graceful close (at most
+    /// [`DRAIN_TIMEOUT`]) and resets the connection after. Otherwise a blocking
+    /// socket waits (at most [`DRAIN_TIMEOUT`]) until the engine has written every
+    /// queued message and the FIN to TCP, so that, as after a TCP `close`, the
+    /// kernel owns what is left and the process may leave at once (even by
+    /// `_exit`) without losing it; a non-blocking socket does not wait (the
+    /// exit handler, [`drain_at_exit`], covers a process that leaves by `exit`).
     pub fn finish_close(&self) {
         let Some(c) = self.conn() else {
             // Still setting up: the setup thread closes it when done.
             return;
         };
         c.close();
-        if self.raw_used.load(Ordering::Acquire) && !c.wait_released(Some(Duration::from_secs(5))) {
+        if self.raw_used.load(Ordering::Acquire) {
+            if !c.wait_released(Some(DRAIN_TIMEOUT)) {
+                log::debug!(
+                    "connection {}: not closed within {DRAIN_TIMEOUT:?} while the engine held the program's memory: reset",
+                    c.id()
+                );
+                c.abort();
+                c.wait_released(None);
+            }
+        } else if self.nonblock.load(Ordering::Acquire) {
+            closing(Some(c));
+        } else if !c.wait_drained(Some(DRAIN_TIMEOUT)) {
             log::debug!(
-                "connection {}: not closed within 5 s while the engine held the program's memory: reset",
+                "connection {}: queued messages not written within {DRAIN_TIMEOUT:?} of close; the engine goes on in the background",
                 c.id()
             );
-            c.abort();
-            c.wait_released(None);
+            closing(Some(c));
+        }
+    }
+}
+
+/// Connections closed without waiting for their drain (non-blocking sockets, or a
+/// blocking close that timed out), with the fork generation they belong to, for
+/// [`drain_at_exit`]. Pruned of drained ones at every addition.
+static CLOSING: Mutex<Vec<(u64, Arc<Connection>)>> = Mutex::new(Vec::new());
+
+/// Adds `c` to [`CLOSING`] (if given) after dropping the drained ones; returns
+/// those of this process still draining.
+fn closing(c: Option<&Arc<Connection>>) -> Vec<Arc<Connection>> {
+    let generation = registry::generation();
+    let mut list = CLOSING.lock().unwrap_or_else(|p| p.into_inner());
+    list.retain(|(g, c)| *g == generation && !c.is_drained());
+    if let Some(c) = c {
+        list.push((generation, Arc::clone(c)));
+    }
+    list.iter().map(|(_, c)| Arc::clone(c)).collect()
+}
+
+/// How long a blocking `close` of a DDP socket, and the exit of the process, wait
+/// for the engine to write out what the program queued before.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// At `exit`: every DDP socket of this process still open is closed gracefully
+/// and the engine given up to [`DRAIN_TIMEOUT`] in all to write out what was
+/// queued, so that a program that writes and leaves (with or without `close`)
+/// loses nothing, as on TCP, where the kernel sends what the process left behind.
+pub fn drain_at_exit() {
+    let mut conns = registry::open_connections();
+    conns.extend(closing(None));
+    if conns.is_empty() {
+        return;
+    }
+    for c in &conns {
+        c.close();
+    }
+    let deadline = std::time::Instant::now() + DRAIN_TIMEOUT;
+    for c in &conns {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if !c.wait_drained(Some(left)) {
+            log::debug!(
+                "connection {}: queued messages not written by exit ({DRAIN_TIMEOUT:?})",
+                c.id()
+            );
         }
     }
 }
