@@ -66,16 +66,15 @@ fn run(kind: Kind, msg: usize, total: usize, crc: bool, emss: u32) -> Result {
     let mut dst = vec![0u8; msg];
     // SAFETY: `dst` outlives the table and connections (dropped at the end of this
     // function after them), is not moved or referenced while registered.
-    let region = unsafe {
-        table.register(
-            dst.as_mut_ptr(),
-            msg,
+    let region_mem = unsafe { LocalBuffer::from_raw_mut(dst.as_mut_ptr(), msg) };
+    let region = table
+        .register_buffer(
+            region_mem,
             0,
             Access::REMOTE_WRITE | Access::LOCAL_WRITE,
             Scope::Global,
         )
-    }
-    .unwrap();
+        .unwrap();
     let mut ca = Config::new(ConnId(1), mulpdu);
     ca.max_send_wr = 64;
     let mut a = Connection::new(ca, table.clone()).unwrap();

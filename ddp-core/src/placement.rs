@@ -7,13 +7,12 @@
 //! rights, bounds) and then calls into this module; no other module uses `unsafe`.
 //!
 //! The unsafe contract is concentrated in the constructors: [`RawMem::new`] (crate
-//! internal) and [`LocalBuffer::from_raw`]/[`LocalBuffer::from_raw_mut`] (public),
-//! and `MemoryTable::register` in `stag.rs`, which forwards its contract here.
+//! internal) and [`LocalBuffer::from_raw`]/[`LocalBuffer::from_raw_mut`] (public);
+//! `MemoryTable::register_buffer` (in `stag`) takes such a buffer and extends its
+//! contract until the region is deregistered. This module depends on no other module of
+//! the crate, so `stag` builds on it without a cycle.
 
 use core::ptr::NonNull;
-
-use crate::error::RegError;
-use crate::stag::{Access, MemoryTable, Scope, Stag};
 
 /// A span of caller memory: a base pointer and a length. All accesses are checked
 /// against the length. `Copy` on purpose: it is a description, not an owner.
@@ -148,33 +147,6 @@ impl RawMem {
         let old = u64::from_ne_bytes(b);
         self.write(offset, &f(old).to_ne_bytes());
         Some(old)
-    }
-}
-
-impl MemoryTable {
-    /// Registers `len` octets of caller memory at `addr`, addressed by the peer with
-    /// tagged offsets `base_to..base_to+len` (use `addr as u64` for the usual
-    /// virtual-address-based TOs).
-    ///
-    /// # Safety
-    /// `addr..addr+len` must be valid for reads and writes from the moment this is
-    /// called until [`deregister`](Self::deregister) has returned **and** every
-    /// connection that might be transmitting from it has had the segments it handed out
-    /// acknowledged with `segment_sent` (or `transport_closed`): Read Responses are
-    /// sent zero-copy from the region. While registered, the memory may be written by
-    /// the core at any time (remote writes), so the caller must not hold Rust
-    /// references to it. `addr` may be null only if `len` is 0.
-    pub unsafe fn register(
-        &self,
-        addr: *mut u8,
-        len: usize,
-        base_to: u64,
-        access: Access,
-        scope: Scope,
-    ) -> Result<Stag, RegError> {
-        // SAFETY: forwarded from this function's contract.
-        let mem = unsafe { RawMem::new(addr, len) };
-        self.insert(mem, None, base_to, access, scope)
     }
 }
 

@@ -15,8 +15,8 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use crate::error::{AccessError, RegError, StagError};
 use crate::placement::{LocalBuffer, OwnedMem, RawMem};
 
-// `MemoryTable::register` (raw caller memory, an `unsafe fn`) lives in `placement.rs`
-// so that all `unsafe` of the crate stays in that module.
+// Caller memory comes in as a `LocalBuffer` whose `unsafe` constructors live in
+// `placement`, so that all `unsafe` of the crate stays in that module.
 
 /// A steering tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

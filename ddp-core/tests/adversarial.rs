@@ -31,28 +31,26 @@ impl Target {
         // SAFETY: `mem` is neither moved nor reallocated nor referenced while
         // registered: the test only looks at it after deregistering (end of `check`),
         // and the table's lifetime ends before `mem` is dropped.
-        let stag = unsafe {
-            table.register(
-                mem.as_mut_ptr().add(PAGE),
-                PAGE,
+        let stag_mem = unsafe { LocalBuffer::from_raw_mut(mem.as_mut_ptr().add(PAGE), PAGE) };
+        let stag = table
+            .register_buffer(
+                stag_mem,
                 TO,
                 Access::REMOTE_WRITE | Access::REMOTE_READ,
                 Scope::Connection(ConnId(1)),
             )
-        }
-        .unwrap();
+            .unwrap();
         // Registered for another connection, inside the same buffer's guard.
         // SAFETY: as above.
-        let other = unsafe {
-            table.register(
-                mem.as_mut_ptr().add(2 * PAGE),
-                64,
+        let other_mem = unsafe { LocalBuffer::from_raw_mut(mem.as_mut_ptr().add(2 * PAGE), 64) };
+        let other = table
+            .register_buffer(
+                other_mem,
                 0,
                 Access::REMOTE_WRITE | Access::REMOTE_READ,
                 Scope::Connection(ConnId(2)),
             )
-        }
-        .unwrap();
+            .unwrap();
         Target {
             mem,
             table,
