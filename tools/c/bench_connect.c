@@ -25,6 +25,12 @@ void connect_server(const struct params *p, int l, int report_fd, int own_cpu) {
         int last = (id & LAST) != 0;
         check_msg(buf, p->size, (uint64_t)i | (last ? LAST : 0), 1, "connect request");
         put(s, buf, p->size);
+        /* This process exits after the last cycle: it waits for the client's close
+         * first, so that the echo has gone out (libeta.so's background close of a
+         * DDP socket does not outlive the process, unlike the kernel's for TCP). */
+        if (last)
+            while (read(s, buf, p->size + SLACK) > 0) {
+            }
         close(s);
         if (last) break;
     }
