@@ -21,6 +21,8 @@
 #define MAX_FD 4096
 /* An epoll_wait that sees nothing for this long ends the run as failed. */
 #define IDLE_MS 30000
+/* Events taken per epoll_wait. */
+#define MAX_EVENTS 64
 
 struct conn {
     uint8_t *buf; /* the message being received (request or response), + SLACK */
@@ -61,6 +63,17 @@ static int receive(const struct params *p, int s, struct conn *c, size_t n) {
     return 1;
 }
 
+/* Waits for up to MAX_EVENTS events (at least one); dies with `idle` after IDLE_MS. */
+static int wait_events(int ep, struct epoll_event *evs, const char *idle) {
+    for (;;) {
+        int n = epoll_wait(ep, evs, MAX_EVENTS, IDLE_MS);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) die("epoll_wait");
+        if (n == 0) check_failed(idle);
+        return n;
+    }
+}
+
 static uint64_t tag(int conn, uint64_t seq) { return (uint64_t)conn << 40 | seq; }
 
 void rr_server(const struct params *p, int l, int report_fd, int own_cpu) {
@@ -73,11 +86,8 @@ void rr_server(const struct params *p, int l, int report_fd, int own_cpu) {
     int accepted = 0, closed = 0;
     double c0 = cpu_now(), cpu = -1;
     while (closed < p->conns) {
-        struct epoll_event evs[64];
-        int n = epoll_wait(ep, evs, 64, IDLE_MS);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) die("epoll_wait");
-        if (n == 0) check_failed("rr server: no event for 30 s");
+        struct epoll_event evs[MAX_EVENTS];
+        int n = wait_events(ep, evs, "rr server: no event for 30 s");
         for (int i = 0; i < n; i++) {
             int s = evs[i].data.fd;
             if (s == l) {
@@ -138,11 +148,8 @@ struct result rr_client(const struct params *p, int port) {
         put(fds[i], req, p->size);
     }
     while (done < total) {
-        struct epoll_event evs[64];
-        int n = epoll_wait(ep, evs, 64, IDLE_MS);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) die("epoll_wait");
-        if (n == 0) check_failed("rr client: no response for 30 s");
+        struct epoll_event evs[MAX_EVENTS];
+        int n = wait_events(ep, evs, "rr client: no response for 30 s");
         for (int e = 0; e < n; e++) {
             int i = (int)evs[e].data.u32;
             struct conn *c = &conns[i];

@@ -79,7 +79,9 @@ static const struct measure *parse(int argc, char **argv, struct params *p) {
         fprintf(stderr, "eta_sock_bench: messages carry two 8-octet stamps: size and resp must be >= 16\n");
         exit(2);
     }
-    if ((strcmp(m->name, "stream") && p->count < 1) || p->conns < 0 || p->conns > 1000 || (!strcmp(m->name, "stream") && p->total < p->size)) usage();
+    int stream = !strcmp(m->name, "stream"), rr = !strcmp(m->name, "rr");
+    if ((!stream && p->count < 1) || (rr && (p->conns < 1 || p->conns > 1000)) || (stream && p->total < p->size))
+        usage();
     return m;
 }
 
