@@ -7,14 +7,13 @@ use std::io::IoSlice;
 
 use crate::crc;
 use crate::error::FrameError;
-use crate::marker_crc::MarkerCrc;
+use crate::marker_crc;
 use crate::markers::{self, MARKER_INTERVAL, MARKER_LEN};
 use crate::mulpdu::{fpdu_len, pad_len};
 
 /// Most markers one FPDU can contain (a 65 535-octet ULPDU has fewer than 131).
 const MAX_MARKERS: usize = 132;
 static PAD: [u8; 3] = [0; 3];
-static PAD_CRC: [u8; 4] = [0; 4];
 
 /// How a [`Framer`] builds FPDUs for one direction of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,62 +158,40 @@ impl Framer {
         scratch.len = (ulpdu_len as u16).to_be_bytes();
         let pad = &PAD[..pad_len(ulpdu_len)];
 
-        // Pass 1: marker values and the CRC over everything in wire order.
+        // Pass 1: marker values, then the CRC over everything in wire order.
         let start = self.pos;
-        let hdr_pos = if self.cfg.markers && markers::at_marker(start) {
+        let d0 = markers::until_marker(start) as usize;
+        // Where the ULPDU_Length field sits: after the marker that opens the FPDU.
+        let hdr_pos = if n_markers > 0 && d0 == 0 {
             start.wrapping_add(MARKER_LEN as u32)
         } else {
             start
         };
-        let mut plain_crc = 0u32;
-        let crc_value;
-        {
-            let markers_out = &mut scratch.markers;
-            let len_bytes = scratch.len;
-            // The CRC field takes part in the walk (as a placeholder) so that a marker
-            // between the pad and the CRC is placed, and is covered by the CRC.
-            let pieces = core::iter::once(&len_bytes[..])
+        for (k, m) in scratch.markers[..n_markers].iter_mut().enumerate() {
+            // Marker k follows d0 + 508·k content octets and k markers.
+            let marker_pos = start.wrapping_add((d0 + MARKER_INTERVAL as usize * k) as u32);
+            let ptr = if marker_pos == start {
+                0
+            } else {
+                marker_pos.wrapping_sub(hdr_pos) as u16
+            };
+            *m = markers::encode(ptr);
+        }
+        let content = || {
+            core::iter::once(&scratch.len[..])
                 .chain(core::iter::once(header))
                 .chain(payload.iter().copied())
                 .chain(core::iter::once(pad))
-                .chain(core::iter::once(&PAD_CRC[..]));
-            let do_crc = self.cfg.crc;
-            let with_markers = self.cfg.markers;
-            let mut marked = MarkerCrc::new();
-            let mut to_hash = base - 4;
-            walk(
-                self.cfg.markers,
-                start,
-                pieces,
-                |piece, marker_pos| match piece {
-                    Piece::Data(d) => {
-                        let n = d.len().min(to_hash);
-                        to_hash -= n;
-                        if do_crc && with_markers {
-                            marked.data(&d[..n]);
-                        } else if do_crc {
-                            plain_crc = crc::append(plain_crc, &d[..n]);
-                        }
-                    }
-                    Piece::Marker(i) => {
-                        let ptr = if marker_pos == start {
-                            0
-                        } else {
-                            marker_pos.wrapping_sub(hdr_pos) as u16
-                        };
-                        markers_out[i] = markers::encode(ptr);
-                        if do_crc {
-                            marked.marker(markers_out[i]);
-                        }
-                    }
-                },
-            );
-            crc_value = if with_markers {
-                marked.finish()
-            } else {
-                plain_crc
-            };
-        }
+        };
+        let crc_value = if !self.cfg.crc {
+            0
+        } else if self.cfg.markers {
+            // The CRC covers every marker of the FPDU, one right before the CRC
+            // field included.
+            marker_crc::fpdu_crc(content(), base - 4, d0, &scratch.markers[..n_markers])
+        } else {
+            content().fold(0, crc::append)
+        };
         scratch.crc = if self.cfg.crc {
             crc::to_wire(crc_value)
         } else {
