@@ -11,7 +11,7 @@
 
 use crate::crc;
 use crate::error::MpaError;
-use crate::markers::{self, MARKER_LEN};
+use crate::markers::{self, MARKER_INTERVAL, MARKER_LEN};
 use crate::mulpdu::pad_len;
 
 /// Most header octets the deframer collects contiguously for the layer above.
@@ -202,7 +202,21 @@ impl Deframer {
     /// Returns the number of octets consumed and the event. Octets not consumed must
     /// be passed again (first) in the next call. After an error every call returns
     /// the same error.
+    #[inline]
     pub fn advance<'i>(&mut self, input: &'i [u8]) -> Result<(usize, Event<'i>), MpaError> {
+        // With markers most calls return one run of payload between two markers:
+        // that case is small enough to be inlined into the caller's loop.
+        if self.failed.is_none() {
+            if let Some((used, run)) = self.payload_fast(input) {
+                return Ok((used, Event::Payload(run)));
+            }
+        }
+        self.advance_general(input)
+    }
+
+    /// [`Deframer::advance`] in every case.
+    #[inline(never)]
+    fn advance_general<'i>(&mut self, input: &'i [u8]) -> Result<(usize, Event<'i>), MpaError> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
@@ -221,11 +235,18 @@ impl Deframer {
             let rest = &input[i..];
             // A marker may start wherever the stream position is on the 512 grid.
             if self.cfg.markers && (self.marker_got > 0 || markers::at_marker(self.pos)) {
-                let take = (MARKER_LEN - self.marker_got).min(rest.len());
-                self.marker_buf[self.marker_got..self.marker_got + take]
-                    .copy_from_slice(&rest[..take]);
-                self.marker_got += take;
-                i += take;
+                if let (0, Some(m)) = (self.marker_got, rest.first_chunk::<MARKER_LEN>()) {
+                    // The common case: the whole marker is in the input.
+                    self.marker_buf = *m;
+                    self.marker_got = MARKER_LEN;
+                    i += MARKER_LEN;
+                } else {
+                    let take = (MARKER_LEN - self.marker_got).min(rest.len());
+                    self.marker_buf[self.marker_got..self.marker_got + take]
+                        .copy_from_slice(&rest[..take]);
+                    self.marker_got += take;
+                    i += take;
+                }
                 if self.marker_got == MARKER_LEN {
                     self.take_marker()?;
                 }
@@ -324,6 +345,42 @@ impl Deframer {
         Ok((i, Event::NeedInput))
     }
 
+    /// The next run of payload with markers on, when nothing unusual happens on the
+    /// way: a whole marker that checks out (if one comes first), then payload whose
+    /// CRC is already computed (see `hash_ahead`). Does what the general path would
+    /// do in that case, in fewer steps; else changes nothing and returns `None`.
+    #[inline]
+    fn payload_fast<'i>(&mut self, input: &'i [u8]) -> Option<(usize, &'i [u8])> {
+        if !self.cfg.markers || self.phase != Phase::Payload || self.marker_got != 0 {
+            return None;
+        }
+        let (at, room) = if markers::at_marker(self.pos) {
+            let m = input.first_chunk::<MARKER_LEN>()?;
+            // Within a ULPDU a marker points back to its ULPDU_Length field (the
+            // FPDUPTR's two low bits ignored, as `markers::decode` does); a mismatch
+            // is reported by the general path.
+            if u32::from_be_bytes(*m) & 0xFFFC != self.pos.wrapping_sub(self.hdr_pos) {
+                return None;
+            }
+            (MARKER_LEN, MARKER_INTERVAL as usize - MARKER_LEN)
+        } else {
+            (0, markers::until_marker(self.pos) as usize)
+        };
+        let take = self.left.min(room).min(input.len().checked_sub(at)?);
+        if take == 0 {
+            return None;
+        }
+        if self.cfg.crc {
+            self.hashed_ahead = self.hashed_ahead.checked_sub(at + take)?;
+        }
+        self.pos = self.pos.wrapping_add((at + take) as u32);
+        self.left -= take;
+        if self.left == 0 {
+            self.enter_pad();
+        }
+        Some((at + take, &input[at..at + take]))
+    }
+
     /// Octets that may be taken before the next marker position.
     fn room(&self) -> usize {
         if self.cfg.markers {
@@ -354,24 +411,16 @@ impl Deframer {
     fn hash_ahead(&mut self, rest: &[u8]) {
         // Stream octets from here to the CRC field: payload left, pad, and every
         // marker among them (one right before the CRC included).
-        let mut content = self.left + pad_len(usize::from(self.ulpdu_len));
-        let mut p = self.pos;
-        let mut span = 0usize;
-        loop {
-            if markers::at_marker(p) {
-                span += MARKER_LEN;
-                p = p.wrapping_add(MARKER_LEN as u32);
-                continue;
-            }
-            if content == 0 || span >= rest.len() {
-                break;
-            }
-            let take = content.min(markers::until_marker(p) as usize);
-            span += take;
-            content -= take;
-            p = p.wrapping_add(take as u32);
-        }
-        let span = span.min(rest.len());
+        let content = self.left + pad_len(usize::from(self.ulpdu_len));
+        // Marker j follows `first + 508·j` of these octets; it is in the span when
+        // that is at most `content`.
+        let first = markers::until_marker(self.pos) as usize;
+        let n_markers = if content >= first {
+            (content - first) / (MARKER_INTERVAL as usize - MARKER_LEN) + 1
+        } else {
+            0
+        };
+        let span = (content + MARKER_LEN * n_markers).min(rest.len());
         self.crc = crc::append(self.crc, &rest[..span]);
         self.hashed_ahead = span;
     }
@@ -442,7 +491,9 @@ impl Deframer {
             // The input given to `hash_ahead` may have ended inside this marker.
             let skip = self.hashed_ahead.min(MARKER_LEN);
             self.hashed_ahead -= skip;
-            self.crc = crc::append(self.crc, &self.marker_buf[skip..]);
+            if skip < MARKER_LEN {
+                self.crc = crc::append(self.crc, &self.marker_buf[skip..]);
+            }
         }
         self.pos = at.wrapping_add(MARKER_LEN as u32);
         self.marker_got = 0;
