@@ -259,6 +259,14 @@ impl Deframer {
                         self.crc = 0;
                         self.hdr_pos = self.pos;
                     }
+                    if let (0, true, Some(len)) =
+                        (self.got, self.hash_ahead_on(), rest.first_chunk())
+                    {
+                        // The whole FPDU up to its CRC field, as far as the input
+                        // holds it (a length over the maximum is refused below).
+                        let ulpdu_len = usize::from(u16::from_be_bytes(*len));
+                        self.hash_ahead(rest, 2 + ulpdu_len + pad_len(ulpdu_len));
+                    }
                     let take = (2 - self.got).min(room);
                     self.len_buf[self.got..self.got + take].copy_from_slice(&rest[..take]);
                     self.consume(&rest[..take]);
@@ -295,8 +303,9 @@ impl Deframer {
                     }
                 }
                 Phase::Payload => {
-                    if self.cfg.markers && self.cfg.crc && self.hashed_ahead == 0 {
-                        self.hash_ahead(rest);
+                    if self.hash_ahead_on() {
+                        let pad = pad_len(usize::from(self.ulpdu_len));
+                        self.hash_ahead(rest, self.left + pad);
                     }
                     let take = self.left.min(room);
                     let run = &rest[..take];
@@ -404,14 +413,21 @@ impl Deframer {
         self.pos = self.pos.wrapping_add(bytes.len() as u32);
     }
 
+    /// Whether the next octets should be hashed ahead (see `hash_ahead`): markers
+    /// and CRC are on, and nothing is hashed ahead yet.
+    fn hash_ahead_on(&self) -> bool {
+        self.cfg.markers && self.cfg.crc && self.hashed_ahead == 0
+    }
+
     /// With markers the payload comes in runs of at most 508 octets, too short for the
     /// fast (3-way parallel) CRC kernel. The CRC covers the markers anyway, so hash
-    /// the rest of this FPDU that the input already holds — payload, markers and pad,
-    /// contiguous on the wire — in one call, and skip those octets as they are taken.
-    fn hash_ahead(&mut self, rest: &[u8]) {
-        // Stream octets from here to the CRC field: payload left, pad, and every
-        // marker among them (one right before the CRC included).
-        let content = self.left + pad_len(usize::from(self.ulpdu_len));
+    /// the rest of this FPDU that the input already holds — length field, header,
+    /// payload, markers and pad, contiguous on the wire — in one call, and skip those
+    /// octets as they are taken. `content` counts the octets from here to the CRC
+    /// field, markers not counted.
+    fn hash_ahead(&mut self, rest: &[u8], content: usize) {
+        // The span also covers every marker among them (one right before the CRC
+        // field included).
         // Marker j follows `first + 508·j` of these octets; it is in the span when
         // that is at most `content`.
         let first = markers::until_marker(self.pos) as usize;
