@@ -107,6 +107,9 @@ pub struct Deframer {
     /// The header's length has been decided.
     header_resolved: bool,
     failed: Option<MpaError>,
+    /// `payload_fast` may apply: markers on, no error, inside a ULPDU's payload and
+    /// not inside a marker. Recomputed after every call of the general path.
+    fast: bool,
 }
 
 impl core::fmt::Debug for Deframer {
@@ -150,6 +153,7 @@ impl Deframer {
             hashed_ahead: 0,
             header_resolved: false,
             failed: None,
+            fast: false,
         }
     }
 
@@ -206,10 +210,8 @@ impl Deframer {
     pub fn advance<'i>(&mut self, input: &'i [u8]) -> Result<(usize, Event<'i>), MpaError> {
         // With markers most calls return one run of payload between two markers:
         // that case is small enough to be inlined into the caller's loop.
-        if self.failed.is_none() {
-            if let Some((used, run)) = self.payload_fast(input) {
-                return Ok((used, Event::Payload(run)));
-            }
+        if let Some((used, run)) = self.payload_fast(input) {
+            return Ok((used, Event::Payload(run)));
         }
         self.advance_general(input)
     }
@@ -220,13 +222,18 @@ impl Deframer {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        match self.step(input) {
+        let r = match self.step(input) {
             Ok(r) => Ok(r),
             Err(e) => {
                 self.failed = Some(e.clone());
                 Err(e)
             }
-        }
+        };
+        self.fast = self.cfg.markers
+            && self.failed.is_none()
+            && self.phase == Phase::Payload
+            && self.marker_got == 0;
+        r
     }
 
     fn step<'i>(&mut self, input: &'i [u8]) -> Result<(usize, Event<'i>), MpaError> {
@@ -360,7 +367,7 @@ impl Deframer {
     /// do in that case, in fewer steps; else changes nothing and returns `None`.
     #[inline]
     fn payload_fast<'i>(&mut self, input: &'i [u8]) -> Option<(usize, &'i [u8])> {
-        if !self.cfg.markers || self.phase != Phase::Payload || self.marker_got != 0 {
+        if !self.fast {
             return None;
         }
         let (at, room) = if markers::at_marker(self.pos) {
@@ -386,6 +393,7 @@ impl Deframer {
         self.left -= take;
         if self.left == 0 {
             self.enter_pad();
+            self.fast = false;
         }
         Some((at + take, &input[at..at + take]))
     }
