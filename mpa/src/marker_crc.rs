@@ -476,6 +476,37 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any content length, marker phase and slicing: the same CRC as the naive
+        /// one over the marked stream.
+        #[test]
+        fn equals_the_naive_crc(
+            len in 0usize..70_000,
+            d0 in 0usize..=127,
+            cuts in proptest::collection::vec(0usize..70_000, 0..6),
+            seed in proptest::prelude::any::<u32>(),
+        ) {
+            let d0 = 4 * d0; // 0..=508, as FPDUs and markers are 4-aligned
+            let content: Vec<u8> = (0..len as u32)
+                .map(|i| (i.wrapping_mul(seed | 1) >> 7) as u8)
+                .collect();
+            let n = if len >= d0 { (len - d0) / BODY + 1 } else { 0 };
+            let markers: Vec<[u8; 4]> =
+                (0..n as u32).map(|k| (k.wrapping_mul(seed)).to_le_bytes()).collect();
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(len)).collect();
+            cuts.sort_unstable();
+            let mut pieces = Vec::new();
+            let mut prev = 0;
+            for c in cuts {
+                pieces.push(&content[prev..c]);
+                prev = c;
+            }
+            pieces.push(&content[prev..]);
+            let got = fpdu_crc(pieces.into_iter(), len, d0, &markers);
+            proptest::prop_assert_eq!(got, crc::crc32c(&wire(&content, d0, &markers)));
+        }
+    }
+
     #[test]
     fn shift_tables_match_the_slow_shift() {
         for reg in [1u32, 0x8000_0000, 0xdead_beef, !0] {
@@ -484,6 +515,24 @@ mod tests {
             for n in [2, 3, 5, 17, 63] {
                 assert_eq!(shift_chunks(reg, n), raw(reg, &vec![0; n * CHUNK]), "{n}");
             }
+        }
+    }
+
+    #[test]
+    fn portable_and_hw_lanes_agree() {
+        let b: Vec<u8> = (0..9 * BODY).map(|i| (i * 37 + i / 5) as u8).collect();
+        let m: Vec<[u8; 4]> = (0..9u32).map(|k| (k * 0x0101_0104).to_be_bytes()).collect();
+        let bodies = [0, 1, 2].map(|i| &b[i * 3 * BODY..(i + 1) * 3 * BODY]);
+        let marks = [0, 1, 2].map(|i| &m[i * 3..(i + 1) * 3]);
+        let regs = [!0, 0, 0x1234_5678];
+        let portable = lanes3(false, regs, marks, bodies);
+        assert_eq!(lanes3(has_hw(), regs, marks, bodies), portable);
+        for i in 0..3 {
+            let mut reg = regs[i];
+            for c in 0..3 {
+                reg = raw(raw(reg, &marks[i][c]), &bodies[i][c * BODY..(c + 1) * BODY]);
+            }
+            assert_eq!(portable[i], reg);
         }
     }
 
