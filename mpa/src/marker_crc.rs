@@ -6,15 +6,17 @@
 //! buffers. Chained chunk after chunk (marker, then 508 octets), the CRC is bound by
 //! the latency of the `crc32` instruction, about a third of its throughput.
 //!
-//! Here the chunks are hashed three at a time, each from a zero register, with
-//! interleaved instructions (three independent dependency chains, as the crc32c
-//! crate does within one long buffer), and folded into the running value with the
-//! linearity of CRCs: `R(s, chunk) = shift512(s) ^ R(0, chunk)`, where `R` is the
-//! raw register update and `shift512` (advancing a register over 512 zero octets)
-//! is four lookups in tables built at compile time. The three results of a batch
-//! are combined with each other first, so the chain through the running value costs
-//! one such shift (over 1536 octets) per three chunks. Only the octets before the
-//! first marker and after the last full chunk are hashed serially.
+//! Here the whole chunks of an FPDU are cut into three lanes of consecutive chunks,
+//! hashed together with interleaved instructions (three independent dependency
+//! chains, as the crc32c crate does within one long buffer), the first lane from
+//! the running value and the other two from zero. The lanes are then combined with
+//! the linearity of CRCs: `R(s, a ‖ b) = shift(R(s, a), |b|) ^ R(0, b)`, where `R`
+//! is the raw register update and `shift` (advancing a register over zero octets)
+//! takes four lookups per power of two of 512 octets, in tables built at compile
+//! time. Whole chunks that straddle the caller's slices (the length field and the
+//! header, a slice boundary) go three at a time through a one-chunk-per-lane kernel;
+//! only the octets before the first marker and after the last whole chunk are
+//! hashed serially.
 
 use crate::crc;
 
@@ -224,71 +226,7 @@ fn lanes3(hw: bool, regs: [u32; 3], markers: [&[[u8; 4]]; 3], bodies: [&[u8]; 3]
     })
 }
 
-/// `R(0, marker || body)` for three chunks at once.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "sse4.2")]
-fn chunks3_sse42(markers: [[u8; 4]; 3], bodies: [&[u8; BODY]; 3]) -> [u32; 3] {
-    use core::arch::x86_64::{_mm_crc32_u32, _mm_crc32_u64};
-    let [b0, b1, b2] = bodies;
-    let mut c0 = u64::from(_mm_crc32_u32(0, u32::from_le_bytes(markers[0])));
-    let mut c1 = u64::from(_mm_crc32_u32(0, u32::from_le_bytes(markers[1])));
-    let mut c2 = u64::from(_mm_crc32_u32(0, u32::from_le_bytes(markers[2])));
-    // 508 = 63 × 8 + 4: three independent chains, interleaved.
-    // Loads stay in this function (a closure or helper would not be inlined into
-    // the target-feature function).
-    macro_rules! word {
-        ($b:expr, $at:expr) => {
-            u64::from_le_bytes([
-                $b[$at],
-                $b[$at + 1],
-                $b[$at + 2],
-                $b[$at + 3],
-                $b[$at + 4],
-                $b[$at + 5],
-                $b[$at + 6],
-                $b[$at + 7],
-            ])
-        };
-    }
-    let mut at = 0;
-    while at < 504 {
-        c0 = _mm_crc32_u64(c0, word!(b0, at));
-        c1 = _mm_crc32_u64(c1, word!(b1, at));
-        c2 = _mm_crc32_u64(c2, word!(b2, at));
-        at += 8;
-    }
-    macro_rules! tail {
-        ($b:expr) => {
-            u32::from_le_bytes([$b[504], $b[505], $b[506], $b[507]])
-        };
-    }
-    [
-        _mm_crc32_u32(c0 as u32, tail!(b0)),
-        _mm_crc32_u32(c1 as u32, tail!(b1)),
-        _mm_crc32_u32(c2 as u32, tail!(b2)),
-    ]
-}
-
-/// `R(0, marker || body)` for three chunks, with the fastest kernel the CPU has
-/// (`hw`: SSE4.2 is available).
-#[inline]
-fn chunks3(hw: bool, markers: [[u8; 4]; 3], bodies: [&[u8; BODY]; 3]) -> [u32; 3] {
-    #[cfg(target_arch = "x86_64")]
-    if hw {
-        #[allow(unsafe_code)]
-        // SAFETY: `hw` says the CPU supports SSE4.2 (checked at run time by
-        // `has_hw`), the only requirement of this function's target feature.
-        return unsafe { chunks3_sse42(markers, bodies) };
-    }
-    let _ = hw;
-    let mut out = [0u32; 3];
-    for i in 0..3 {
-        out[i] = raw(raw(0, &markers[i]), bodies[i]);
-    }
-    out
-}
-
-/// Whether the CPU has the instructions of [`chunks3_sse42`].
+/// Whether the CPU has the instructions of [`lanes3_sse42`].
 #[inline]
 fn has_hw() -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -377,8 +315,19 @@ pub(crate) fn fpdu_crc<'a>(
     d0: usize,
     markers: &[[u8; 4]],
 ) -> u32 {
+    fpdu_crc_with(has_hw(), content, len, d0, markers)
+}
+
+/// [`fpdu_crc`] with the SSE4.2 kernel or not (`hw`, which needs the CPU to have
+/// it).
+fn fpdu_crc_with<'a>(
+    hw: bool,
+    content: impl Iterator<Item = &'a [u8]>,
+    len: usize,
+    d0: usize,
+    markers: &[[u8; 4]],
+) -> u32 {
     debug_assert!(markers.is_empty() || d0 + BODY * (markers.len() - 1) <= len);
-    let hw = has_hw();
     let mut cur = Cursor {
         cur: &[],
         rest: content,
@@ -414,11 +363,12 @@ pub(crate) fn fpdu_crc<'a>(
         let b1 = if n > 1 { cur.body(t1) } else { b0 };
         let b2 = if n > 2 { cur.body(t2) } else { b1 };
         let m = &markers[k..];
-        let m = [m[0], m[n.min(2) - 1], m[n - 1]];
-        // With fewer than three chunks left, the kernel repeats the last one and
-        // its extra results are dropped.
-        let [g0, g1, g2] = chunks3(hw, m, [b0, b1, b2]);
-        for gi in [g0, g1, g2][..n].iter() {
+        let m = [&m[..1], &m[n.min(2) - 1..n.min(2)], &m[n - 1..n]];
+        // Lanes of one chunk each. With fewer than three chunks left, the last one
+        // is repeated and its extra results are dropped.
+        let [a, g1, g2] = lanes3(hw, [reg, 0, 0], m, [b0, b1, b2].map(|b| &b[..]));
+        reg = a;
+        for gi in [g1, g2][..n - 1].iter() {
             reg = shift(&SHIFT_POW[0], reg) ^ gi;
         }
         k += n;
@@ -502,8 +452,11 @@ mod tests {
                 prev = c;
             }
             pieces.push(&content[prev..]);
-            let got = fpdu_crc(pieces.into_iter(), len, d0, &markers);
-            proptest::prop_assert_eq!(got, crc::crc32c(&wire(&content, d0, &markers)));
+            let expected = crc::crc32c(&wire(&content, d0, &markers));
+            for hw in [false, has_hw()] {
+                let got = fpdu_crc_with(hw, pieces.iter().copied(), len, d0, &markers);
+                proptest::prop_assert_eq!(got, expected, "hw {}", hw);
+            }
         }
     }
 
@@ -533,20 +486,6 @@ mod tests {
                 reg = raw(raw(reg, &marks[i][c]), &bodies[i][c * BODY..(c + 1) * BODY]);
             }
             assert_eq!(portable[i], reg);
-        }
-    }
-
-    #[test]
-    fn portable_and_hw_kernels_agree() {
-        let b: Vec<u8> = (0..3 * BODY).map(|i| (i * 31) as u8).collect();
-        let bodies: [&[u8; BODY]; 3] =
-            core::array::from_fn(|i| b[i * BODY..][..BODY].try_into().unwrap());
-        let m = [[1, 2, 3, 4], [0, 0, 1, 0xfc], [9, 9, 9, 9]];
-        for hw in [false, has_hw()] {
-            let got = chunks3(hw, m, bodies);
-            for i in 0..3 {
-                assert_eq!(got[i], raw(raw(0, &m[i]), bodies[i]));
-            }
         }
     }
 }
