@@ -62,12 +62,6 @@ pub struct Framer {
     pos: u32,
 }
 
-/// A piece of an FPDU as emitted in order.
-enum Piece<'a> {
-    Data(&'a [u8]),
-    Marker(usize),
-}
-
 impl Framer {
     /// A framer at the first octet of Full Operation (SeqStart).
     pub fn new(cfg: FramerConfig) -> Self {
@@ -205,14 +199,26 @@ impl Framer {
             .chain(payload.iter().copied())
             .chain(core::iter::once(pad))
             .chain(core::iter::once(&scratch.crc[..]));
-        walk(self.cfg.markers, start, pieces, |piece, _| match piece {
-            Piece::Data(d) => {
-                if !d.is_empty() {
-                    out.push(IoSlice::new(d));
+        // Markers go before content octet d0 + 508·k (one right before the CRC
+        // field included); a marker is emitted only when octets follow it.
+        out.reserve(2 * n_markers + 6);
+        let mut to_marker = if self.cfg.markers { d0 } else { usize::MAX };
+        let mut markers_left = scratch.markers[..n_markers].iter();
+        for mut piece in pieces {
+            while !piece.is_empty() {
+                if to_marker == 0 {
+                    if let Some(m) = markers_left.next() {
+                        out.push(IoSlice::new(m));
+                    }
+                    to_marker = MARKER_INTERVAL as usize - MARKER_LEN;
                 }
+                let (run, rest) = piece.split_at(to_marker.min(piece.len()));
+                out.push(IoSlice::new(run));
+                to_marker -= run.len();
+                piece = rest;
             }
-            Piece::Marker(i) => out.push(IoSlice::new(&scratch.markers[i])),
-        });
+        }
+        debug_assert!(markers_left.next().is_none());
 
         let total = base + MARKER_LEN * n_markers;
         self.pos = self.pos.wrapping_add(total as u32);
@@ -233,44 +239,6 @@ impl Framer {
             v.extend_from_slice(s);
         }
         Ok(v)
-    }
-}
-
-/// Walks `pieces` in order from stream position `start`, splitting them where
-/// markers fall and calling `visit` for each data run and each marker (with the
-/// marker's stream position). A marker is emitted only if data follows it.
-fn walk<'a, I, F>(markers_on: bool, start: u32, pieces: I, mut visit: F)
-where
-    I: Iterator<Item = &'a [u8]>,
-    F: FnMut(Piece<'a>, u32),
-{
-    if !markers_on {
-        for p in pieces {
-            visit(Piece::Data(p), 0);
-        }
-        return;
-    }
-    let mut pos = start;
-    let mut next_marker = 0usize;
-    for mut p in pieces {
-        while !p.is_empty() {
-            if markers::at_marker(pos) {
-                visit(Piece::Marker(next_marker), pos);
-                next_marker += 1;
-                pos = pos.wrapping_add(MARKER_LEN as u32);
-            }
-            let room = markers::until_marker(pos) as usize;
-            let room = if room == 0 {
-                MARKER_INTERVAL as usize
-            } else {
-                room
-            };
-            let n = room.min(p.len());
-            let (run, rest) = p.split_at(n);
-            visit(Piece::Data(run), pos);
-            pos = pos.wrapping_add(n as u32);
-            p = rest;
-        }
     }
 }
 
