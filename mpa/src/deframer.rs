@@ -11,7 +11,7 @@
 
 use crate::crc;
 use crate::error::MpaError;
-use crate::markers::{self, MARKER_LEN};
+use crate::markers::{self, MARKER_INTERVAL, MARKER_LEN};
 use crate::mulpdu::pad_len;
 
 /// Most header octets the deframer collects contiguously for the layer above.
@@ -107,6 +107,9 @@ pub struct Deframer {
     /// The header's length has been decided.
     header_resolved: bool,
     failed: Option<MpaError>,
+    /// `payload_fast` may apply: markers on, no error, inside a ULPDU's payload and
+    /// not inside a marker. Recomputed after every call of the general path.
+    fast: bool,
 }
 
 impl core::fmt::Debug for Deframer {
@@ -150,6 +153,7 @@ impl Deframer {
             hashed_ahead: 0,
             header_resolved: false,
             failed: None,
+            fast: false,
         }
     }
 
@@ -202,17 +206,34 @@ impl Deframer {
     /// Returns the number of octets consumed and the event. Octets not consumed must
     /// be passed again (first) in the next call. After an error every call returns
     /// the same error.
+    #[inline]
     pub fn advance<'i>(&mut self, input: &'i [u8]) -> Result<(usize, Event<'i>), MpaError> {
+        // With markers most calls return one run of payload between two markers:
+        // that case is small enough to be inlined into the caller's loop.
+        if let Some((used, run)) = self.payload_fast(input) {
+            return Ok((used, Event::Payload(run)));
+        }
+        self.advance_general(input)
+    }
+
+    /// [`Deframer::advance`] in every case.
+    #[inline(never)]
+    fn advance_general<'i>(&mut self, input: &'i [u8]) -> Result<(usize, Event<'i>), MpaError> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        match self.step(input) {
+        let r = match self.step(input) {
             Ok(r) => Ok(r),
             Err(e) => {
                 self.failed = Some(e.clone());
                 Err(e)
             }
-        }
+        };
+        self.fast = self.cfg.markers
+            && self.failed.is_none()
+            && self.phase == Phase::Payload
+            && self.marker_got == 0;
+        r
     }
 
     fn step<'i>(&mut self, input: &'i [u8]) -> Result<(usize, Event<'i>), MpaError> {
@@ -221,11 +242,18 @@ impl Deframer {
             let rest = &input[i..];
             // A marker may start wherever the stream position is on the 512 grid.
             if self.cfg.markers && (self.marker_got > 0 || markers::at_marker(self.pos)) {
-                let take = (MARKER_LEN - self.marker_got).min(rest.len());
-                self.marker_buf[self.marker_got..self.marker_got + take]
-                    .copy_from_slice(&rest[..take]);
-                self.marker_got += take;
-                i += take;
+                if let (0, Some(m)) = (self.marker_got, rest.first_chunk::<MARKER_LEN>()) {
+                    // The common case: the whole marker is in the input.
+                    self.marker_buf = *m;
+                    self.marker_got = MARKER_LEN;
+                    i += MARKER_LEN;
+                } else {
+                    let take = (MARKER_LEN - self.marker_got).min(rest.len());
+                    self.marker_buf[self.marker_got..self.marker_got + take]
+                        .copy_from_slice(&rest[..take]);
+                    self.marker_got += take;
+                    i += take;
+                }
                 if self.marker_got == MARKER_LEN {
                     self.take_marker()?;
                 }
@@ -237,6 +265,14 @@ impl Deframer {
                     if self.got == 0 && !self.leading_marker {
                         self.crc = 0;
                         self.hdr_pos = self.pos;
+                    }
+                    if let (0, true, Some(len)) =
+                        (self.got, self.hash_ahead_on(), rest.first_chunk())
+                    {
+                        // The whole FPDU up to its CRC field, as far as the input
+                        // holds it (a length over the maximum is refused below).
+                        let ulpdu_len = usize::from(u16::from_be_bytes(*len));
+                        self.hash_ahead(rest, 2 + ulpdu_len + pad_len(ulpdu_len));
                     }
                     let take = (2 - self.got).min(room);
                     self.len_buf[self.got..self.got + take].copy_from_slice(&rest[..take]);
@@ -274,8 +310,9 @@ impl Deframer {
                     }
                 }
                 Phase::Payload => {
-                    if self.cfg.markers && self.cfg.crc && self.hashed_ahead == 0 {
-                        self.hash_ahead(rest);
+                    if self.hash_ahead_on() {
+                        let pad = pad_len(usize::from(self.ulpdu_len));
+                        self.hash_ahead(rest, self.left + pad);
                     }
                     let take = self.left.min(room);
                     let run = &rest[..take];
@@ -324,6 +361,43 @@ impl Deframer {
         Ok((i, Event::NeedInput))
     }
 
+    /// The next run of payload with markers on, when nothing unusual happens on the
+    /// way: a whole marker that checks out (if one comes first), then payload whose
+    /// CRC is already computed (see `hash_ahead`). Does what the general path would
+    /// do in that case, in fewer steps; else changes nothing and returns `None`.
+    #[inline]
+    fn payload_fast<'i>(&mut self, input: &'i [u8]) -> Option<(usize, &'i [u8])> {
+        if !self.fast {
+            return None;
+        }
+        let (at, room) = if markers::at_marker(self.pos) {
+            let m = input.first_chunk::<MARKER_LEN>()?;
+            // Within a ULPDU a marker points back to its ULPDU_Length field (the
+            // FPDUPTR's two low bits ignored, as `markers::decode` does); a mismatch
+            // is reported by the general path.
+            if u32::from_be_bytes(*m) & 0xFFFC != self.pos.wrapping_sub(self.hdr_pos) {
+                return None;
+            }
+            (MARKER_LEN, MARKER_INTERVAL as usize - MARKER_LEN)
+        } else {
+            (0, markers::until_marker(self.pos) as usize)
+        };
+        let take = self.left.min(room).min(input.len().checked_sub(at)?);
+        if take == 0 {
+            return None;
+        }
+        if self.cfg.crc {
+            self.hashed_ahead = self.hashed_ahead.checked_sub(at + take)?;
+        }
+        self.pos = self.pos.wrapping_add((at + take) as u32);
+        self.left -= take;
+        if self.left == 0 {
+            self.enter_pad();
+            self.fast = false;
+        }
+        Some((at + take, &input[at..at + take]))
+    }
+
     /// Octets that may be taken before the next marker position.
     fn room(&self) -> usize {
         if self.cfg.markers {
@@ -347,31 +421,30 @@ impl Deframer {
         self.pos = self.pos.wrapping_add(bytes.len() as u32);
     }
 
+    /// Whether the next octets should be hashed ahead (see `hash_ahead`): markers
+    /// and CRC are on, and nothing is hashed ahead yet.
+    fn hash_ahead_on(&self) -> bool {
+        self.cfg.markers && self.cfg.crc && self.hashed_ahead == 0
+    }
+
     /// With markers the payload comes in runs of at most 508 octets, too short for the
     /// fast (3-way parallel) CRC kernel. The CRC covers the markers anyway, so hash
-    /// the rest of this FPDU that the input already holds — payload, markers and pad,
-    /// contiguous on the wire — in one call, and skip those octets as they are taken.
-    fn hash_ahead(&mut self, rest: &[u8]) {
-        // Stream octets from here to the CRC field: payload left, pad, and every
-        // marker among them (one right before the CRC included).
-        let mut content = self.left + pad_len(usize::from(self.ulpdu_len));
-        let mut p = self.pos;
-        let mut span = 0usize;
-        loop {
-            if markers::at_marker(p) {
-                span += MARKER_LEN;
-                p = p.wrapping_add(MARKER_LEN as u32);
-                continue;
-            }
-            if content == 0 || span >= rest.len() {
-                break;
-            }
-            let take = content.min(markers::until_marker(p) as usize);
-            span += take;
-            content -= take;
-            p = p.wrapping_add(take as u32);
-        }
-        let span = span.min(rest.len());
+    /// the rest of this FPDU that the input already holds — length field, header,
+    /// payload, markers and pad, contiguous on the wire — in one call, and skip those
+    /// octets as they are taken. `content` counts the octets from here to the CRC
+    /// field, markers not counted.
+    fn hash_ahead(&mut self, rest: &[u8], content: usize) {
+        // The span also covers every marker among them (one right before the CRC
+        // field included).
+        // Marker j follows `first + 508·j` of these octets; it is in the span when
+        // that is at most `content`.
+        let first = markers::until_marker(self.pos) as usize;
+        let n_markers = if content >= first {
+            (content - first) / (MARKER_INTERVAL as usize - MARKER_LEN) + 1
+        } else {
+            0
+        };
+        let span = (content + MARKER_LEN * n_markers).min(rest.len());
         self.crc = crc::append(self.crc, &rest[..span]);
         self.hashed_ahead = span;
     }
@@ -442,7 +515,9 @@ impl Deframer {
             // The input given to `hash_ahead` may have ended inside this marker.
             let skip = self.hashed_ahead.min(MARKER_LEN);
             self.hashed_ahead -= skip;
-            self.crc = crc::append(self.crc, &self.marker_buf[skip..]);
+            if skip < MARKER_LEN {
+                self.crc = crc::append(self.crc, &self.marker_buf[skip..]);
+            }
         }
         self.pos = at.wrapping_add(MARKER_LEN as u32);
         self.marker_got = 0;

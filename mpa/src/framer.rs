@@ -7,14 +7,13 @@ use std::io::IoSlice;
 
 use crate::crc;
 use crate::error::FrameError;
-use crate::marker_crc::MarkerCrc;
+use crate::marker_crc;
 use crate::markers::{self, MARKER_INTERVAL, MARKER_LEN};
 use crate::mulpdu::{fpdu_len, pad_len};
 
 /// Most markers one FPDU can contain (a 65 535-octet ULPDU has fewer than 131).
 const MAX_MARKERS: usize = 132;
 static PAD: [u8; 3] = [0; 3];
-static PAD_CRC: [u8; 4] = [0; 4];
 
 /// How a [`Framer`] builds FPDUs for one direction of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,12 +60,6 @@ pub struct Framer {
     cfg: FramerConfig,
     /// Stream position (relative to SeqStart, mod 2³²) of the next FPDU.
     pos: u32,
-}
-
-/// A piece of an FPDU as emitted in order.
-enum Piece<'a> {
-    Data(&'a [u8]),
-    Marker(usize),
 }
 
 impl Framer {
@@ -159,62 +152,40 @@ impl Framer {
         scratch.len = (ulpdu_len as u16).to_be_bytes();
         let pad = &PAD[..pad_len(ulpdu_len)];
 
-        // Pass 1: marker values and the CRC over everything in wire order.
+        // Pass 1: marker values, then the CRC over everything in wire order.
         let start = self.pos;
-        let hdr_pos = if self.cfg.markers && markers::at_marker(start) {
+        let d0 = markers::until_marker(start) as usize;
+        // Where the ULPDU_Length field sits: after the marker that opens the FPDU.
+        let hdr_pos = if n_markers > 0 && d0 == 0 {
             start.wrapping_add(MARKER_LEN as u32)
         } else {
             start
         };
-        let mut plain_crc = 0u32;
-        let crc_value;
-        {
-            let markers_out = &mut scratch.markers;
-            let len_bytes = scratch.len;
-            // The CRC field takes part in the walk (as a placeholder) so that a marker
-            // between the pad and the CRC is placed, and is covered by the CRC.
-            let pieces = core::iter::once(&len_bytes[..])
+        for (k, m) in scratch.markers[..n_markers].iter_mut().enumerate() {
+            // Marker k follows d0 + 508·k content octets and k markers.
+            let marker_pos = start.wrapping_add((d0 + MARKER_INTERVAL as usize * k) as u32);
+            let ptr = if marker_pos == start {
+                0
+            } else {
+                marker_pos.wrapping_sub(hdr_pos) as u16
+            };
+            *m = markers::encode(ptr);
+        }
+        let content = || {
+            core::iter::once(&scratch.len[..])
                 .chain(core::iter::once(header))
                 .chain(payload.iter().copied())
                 .chain(core::iter::once(pad))
-                .chain(core::iter::once(&PAD_CRC[..]));
-            let do_crc = self.cfg.crc;
-            let with_markers = self.cfg.markers;
-            let mut marked = MarkerCrc::new();
-            let mut to_hash = base - 4;
-            walk(
-                self.cfg.markers,
-                start,
-                pieces,
-                |piece, marker_pos| match piece {
-                    Piece::Data(d) => {
-                        let n = d.len().min(to_hash);
-                        to_hash -= n;
-                        if do_crc && with_markers {
-                            marked.data(&d[..n]);
-                        } else if do_crc {
-                            plain_crc = crc::append(plain_crc, &d[..n]);
-                        }
-                    }
-                    Piece::Marker(i) => {
-                        let ptr = if marker_pos == start {
-                            0
-                        } else {
-                            marker_pos.wrapping_sub(hdr_pos) as u16
-                        };
-                        markers_out[i] = markers::encode(ptr);
-                        if do_crc {
-                            marked.marker(markers_out[i]);
-                        }
-                    }
-                },
-            );
-            crc_value = if with_markers {
-                marked.finish()
-            } else {
-                plain_crc
-            };
-        }
+        };
+        let crc_value = if !self.cfg.crc {
+            0
+        } else if self.cfg.markers {
+            // The CRC covers every marker of the FPDU, one right before the CRC
+            // field included.
+            marker_crc::fpdu_crc(content(), base - 4, d0, &scratch.markers[..n_markers])
+        } else {
+            content().fold(0, crc::append)
+        };
         scratch.crc = if self.cfg.crc {
             crc::to_wire(crc_value)
         } else {
@@ -228,14 +199,26 @@ impl Framer {
             .chain(payload.iter().copied())
             .chain(core::iter::once(pad))
             .chain(core::iter::once(&scratch.crc[..]));
-        walk(self.cfg.markers, start, pieces, |piece, _| match piece {
-            Piece::Data(d) => {
-                if !d.is_empty() {
-                    out.push(IoSlice::new(d));
+        // Markers go before content octet d0 + 508·k (one right before the CRC
+        // field included); a marker is emitted only when octets follow it.
+        out.reserve(2 * n_markers + 6);
+        let mut to_marker = if self.cfg.markers { d0 } else { usize::MAX };
+        let mut markers_left = scratch.markers[..n_markers].iter();
+        for mut piece in pieces {
+            while !piece.is_empty() {
+                if to_marker == 0 {
+                    if let Some(m) = markers_left.next() {
+                        out.push(IoSlice::new(m));
+                    }
+                    to_marker = MARKER_INTERVAL as usize - MARKER_LEN;
                 }
+                let (run, rest) = piece.split_at(to_marker.min(piece.len()));
+                out.push(IoSlice::new(run));
+                to_marker -= run.len();
+                piece = rest;
             }
-            Piece::Marker(i) => out.push(IoSlice::new(&scratch.markers[i])),
-        });
+        }
+        debug_assert!(markers_left.next().is_none());
 
         let total = base + MARKER_LEN * n_markers;
         self.pos = self.pos.wrapping_add(total as u32);
@@ -256,44 +239,6 @@ impl Framer {
             v.extend_from_slice(s);
         }
         Ok(v)
-    }
-}
-
-/// Walks `pieces` in order from stream position `start`, splitting them where
-/// markers fall and calling `visit` for each data run and each marker (with the
-/// marker's stream position). A marker is emitted only if data follows it.
-fn walk<'a, I, F>(markers_on: bool, start: u32, pieces: I, mut visit: F)
-where
-    I: Iterator<Item = &'a [u8]>,
-    F: FnMut(Piece<'a>, u32),
-{
-    if !markers_on {
-        for p in pieces {
-            visit(Piece::Data(p), 0);
-        }
-        return;
-    }
-    let mut pos = start;
-    let mut next_marker = 0usize;
-    for mut p in pieces {
-        while !p.is_empty() {
-            if markers::at_marker(pos) {
-                visit(Piece::Marker(next_marker), pos);
-                next_marker += 1;
-                pos = pos.wrapping_add(MARKER_LEN as u32);
-            }
-            let room = markers::until_marker(pos) as usize;
-            let room = if room == 0 {
-                MARKER_INTERVAL as usize
-            } else {
-                room
-            };
-            let n = room.min(p.len());
-            let (run, rest) = p.split_at(n);
-            visit(Piece::Data(run), pos);
-            pos = pos.wrapping_add(n as u32);
-            p = rest;
-        }
     }
 }
 

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Got, config, deframe_chunks};
+use common::{Got, config, cut_sizes, deframe_chunks, resegment};
 use eta_mpa::{
     Deframer, DeframerConfig, FrameKind, Framer, FramerConfig, MAX_MULPDU_WITH_MARKERS, MpaError,
     StartupReader, mulpdu,
@@ -76,32 +76,6 @@ fn frame_stream(framer: &mut Framer, ulpdus: &[Ulpdu]) -> Vec<u8> {
         wire.extend_from_slice(&fpdu);
     }
     wire
-}
-
-/// Cuts `wire` at random points (chunk sizes from 1 octet to the whole stream).
-fn resegment<'w>(wire: &'w [u8], cuts: &[usize]) -> Vec<&'w [u8]> {
-    let mut chunks = Vec::new();
-    let mut rest = wire;
-    let mut i = 0;
-    while !rest.is_empty() {
-        let n = cuts
-            .get(i)
-            .copied()
-            .unwrap_or(rest.len())
-            .clamp(1, rest.len());
-        let (a, b) = rest.split_at(n);
-        chunks.push(a);
-        rest = b;
-        i += 1;
-    }
-    chunks
-}
-
-fn cut_sizes() -> impl Strategy<Value = Vec<usize>> {
-    prop::collection::vec(
-        prop_oneof![4 => 1usize..8, 3 => 1usize..600, 2 => 1usize..70_000, 1 => Just(1usize << 20)],
-        0..200,
-    )
 }
 
 proptest! {

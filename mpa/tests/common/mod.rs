@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use eta_mpa::{Deframer, DeframerConfig, Event, MpaError};
+use proptest::prelude::*;
 
 /// Parses a hex string like "00 2a 41 43".
 pub fn hex(s: &str) -> Vec<u8> {
@@ -94,4 +95,31 @@ pub fn deframe_chunks<'a>(
 
 pub fn deframe_all(d: &mut Deframer, bytes: &[u8]) -> (Vec<Got>, Option<MpaError>) {
     deframe_chunks(d, [bytes])
+}
+
+/// Cuts `wire` at random points (chunk sizes from 1 octet to the whole stream).
+pub fn resegment<'w>(wire: &'w [u8], cuts: &[usize]) -> Vec<&'w [u8]> {
+    let mut chunks = Vec::new();
+    let mut rest = wire;
+    let mut i = 0;
+    while !rest.is_empty() {
+        let n = cuts
+            .get(i)
+            .copied()
+            .unwrap_or(rest.len())
+            .clamp(1, rest.len());
+        let (a, b) = rest.split_at(n);
+        chunks.push(a);
+        rest = b;
+        i += 1;
+    }
+    chunks
+}
+
+/// Chunk sizes for [`resegment`].
+pub fn cut_sizes() -> impl Strategy<Value = Vec<usize>> {
+    prop::collection::vec(
+        prop_oneof![4 => 1usize..8, 3 => 1usize..600, 2 => 1usize..70_000, 1 => Just(1usize << 20)],
+        0..200,
+    )
 }
