@@ -53,7 +53,7 @@ pub mod stag;
 pub mod wire;
 
 pub use completion::{Completion, CompletionOp, CompletionStatus, Event, ReceivedTerminate};
-pub use connection::{Config, Connection, RtrKind, RxVerdict, SendOptions, State};
+pub use connection::{AtomicArgs, Config, Connection, RtrKind, RxVerdict, SendOptions, State};
 pub use error::{
     ConfigError, LlpError, OperationError, PostError, ProtectionError, RegError, StagError,
     TaggedError, TerminateReason, UntaggedError,

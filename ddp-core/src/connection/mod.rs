@@ -1,7 +1,7 @@
 //! The per-connection state machine: the [`Connection`], its queues of completions
 //! and events, and the error and flush logic both halves share.
 //!
-//! * `config`: [`Config`], [`RtrKind`], [`SendOptions`].
+//! * `config`: [`Config`], [`RtrKind`], [`SendOptions`], [`AtomicArgs`].
 //! * `post`: the `post_*` work requests and their checks.
 //! * `send_queue`: send-queue completions in posting order.
 //! * `requests`: RDMA Reads and Atomics in flight both ways (ORD and IRD).
@@ -28,7 +28,7 @@ mod send_queue;
 mod terminate;
 mod tx;
 
-pub use config::{Config, RtrKind, SendOptions};
+pub use config::{AtomicArgs, Config, RtrKind, SendOptions};
 pub use rx::RxVerdict;
 
 use requests::{IrdQueue, OrdQueue};
