@@ -494,3 +494,76 @@ fn atomic_response_matching() {
         TerminateReason::DdpUntagged(UntaggedError::MsnRange),
     );
 }
+
+/// RFC 7306 §7 (RDMA Read, then Atomic: "Atomic Response Message will not be
+/// generated until RDMA Read Response has been generated"; Atomic, then Atomic: the
+/// second "will not be processed until first Atomic Response has been generated"):
+/// an Atomic is performed when its response is generated, after every earlier Read
+/// Response has been sent, so an earlier Read of the target returns the value from
+/// before the Atomic, and a later one the value after.
+#[test]
+fn read_then_atomic_on_the_same_target() {
+    let mut h = ext();
+    let s = atomic_region(&h.t, 0, 0, Access::REMOTE_ATOMIC | Access::REMOTE_READ);
+    h.t.place(ME, s, 0, &100u64.to_ne_bytes(), Access::NONE)
+        .unwrap();
+    let read = |msn| {
+        read_req(
+            msn,
+            ReadRequestRepr {
+                sink_stag: 0x77,
+                sink_to: 0,
+                size: 8,
+                src_stag: s.0,
+                src_to: 0,
+            },
+        )
+    };
+    let _ = h.c.recv_ulpdu(&read(1));
+    let _ = h.c.recv_ulpdu(&atomic_req(2, fetch_add(s, 0, 1)));
+    let _ = h.c.recv_ulpdu(&read(3));
+    let first = h.c.poll_segment().unwrap();
+    assert_eq!(first.header()[1], 0x42);
+    assert_eq!(h.c.segment_payload(&first), 100u64.to_ne_bytes());
+    assert!(
+        h.c.poll_segment().is_none(),
+        "the Atomic waits until the Read Response before it is sent"
+    );
+    let mut v = [0u8; 8];
+    h.t.copy_out(s, 0, &mut v).unwrap();
+    assert_eq!(u64::from_ne_bytes(v), 100, "not performed yet");
+    h.c.segment_sent(first.token());
+    assert_eq!(atomic_response_out(&mut h.c, 1), (0x5EED, 100));
+    let last = h.c.poll_segment().unwrap();
+    assert_eq!(h.c.segment_payload(&last), 101u64.to_ne_bytes());
+}
+
+/// RFC 7306 §8.1 item 2: an Atomic whose target was deregistered after the request
+/// was accepted fails when it is performed, with the Terminate the check at arrival
+/// would have sent (DDP header included) and no response.
+#[test]
+fn atomic_target_gone_before_the_response() {
+    let mut h = ext();
+    let s = atomic_region(&h.t, 0, 0, Access::REMOTE_ATOMIC);
+    let u = atomic_req(1, fetch_add(s, 0, 1));
+    let _ = h.c.recv_ulpdu(&u);
+    h.t.deregister(s).unwrap();
+    let seg = h.c.poll_segment().expect("the Terminate");
+    assert_eq!(&seg.header()[..2], &[0x41, 0x47]);
+    assert_eq!(
+        h.c.poll_event(),
+        Some(Event::LocalError(TerminateReason::RdmapProtection(
+            ProtectionError::InvalidStag
+        )))
+    );
+    let t =
+        TerminateRepr::parse(&TerminatePacket::new_checked(&seg.header()[18..]).unwrap()).unwrap();
+    assert_eq!(
+        t.reason(),
+        TerminateReason::RdmapProtection(ProtectionError::InvalidStag)
+    );
+    ddp_included(&t, &u[..18]);
+    assert_eq!(t.rdma_header, None);
+    h.c.segment_sent(seg.token());
+    assert_eq!(h.c.state(), State::Error);
+}

@@ -17,7 +17,7 @@ fn masked_add(a: u64, b: u64, mask: u64) -> u64 {
 }
 
 /// The new value of the target whose original value is `old`.
-pub(super) fn apply(req: &AtomicRequestRepr, op: AtomicOp, old: u64) -> u64 {
+pub(in crate::connection) fn apply(req: &AtomicRequestRepr, op: AtomicOp, old: u64) -> u64 {
     match op {
         AtomicOp::FetchAdd => masked_add(old, req.add_swap, req.add_swap_mask),
         AtomicOp::CompareSwap => {
