@@ -567,3 +567,22 @@ fn atomic_target_gone_before_the_response() {
     h.c.segment_sent(seg.token());
     assert_eq!(h.c.state(), State::Error);
 }
+
+/// RFC 7306 §5.2 (ORD flow control shared with Reads), §5.2.2 item 5: the Requester
+/// keeps at most ORD Reads and Atomics outstanding; the next waits for a response.
+#[test]
+fn requester_atomics_share_ord_with_reads() {
+    let mut h = harness(|c| {
+        c.extensions = true;
+        c.ord = 1;
+    });
+    h.c.post_read(1, h.stag, 0x1000, 0, Stag(9), 0).unwrap();
+    h.c.post_atomic(2, AtomicOp::FetchAdd, Stag(9), 0, 1, 0)
+        .unwrap();
+    assert_eq!(next_header(&mut h.c)[1], 0x41);
+    assert!(h.c.poll_segment().is_none(), "ORD 1: the Atomic waits");
+    let _ = h.c.recv_ulpdu(&tagged(0x2, true, h.stag.0, 0x1000));
+    assert_eq!(statuses(&mut h.c), [(1, CompletionStatus::Success)]);
+    let hdr = next_header(&mut h.c);
+    assert_eq!(&hdr[..18], untagged_out(OP_ATOMIC_REQ, 1, 2));
+}
