@@ -149,6 +149,10 @@ fn atomic_alignment_is_checked_on_the_address_not_the_to() {
     let _ = h.c.recv_ulpdu(&atomic_req(1, fetch_add(s, 0x1003 + 8, 5)));
     assert_eq!(h.c.poll_event(), None);
     assert_eq!(atomic_response_out(&mut h.c, 1), (0x5EED, old));
+    assert!(
+        h.c.poll_completion().is_none(),
+        "RFC 7306 §5.2.1 item 3: not delivered to the Responder's ULP"
+    );
     let after = snapshot(&h.t, s);
     assert_eq!(
         u64::from_ne_bytes(after[8..16].try_into().unwrap()),
