@@ -18,16 +18,17 @@
 //!
 //! The [`Connection`] (private module `connection`, re-exported here) is a tree:
 //! * `connection`: the state, the completion and event queues, failing and flushing;
-//!   `config` ([`Config`], [`RtrKind`], [`SendOptions`]); `post` (the `post_*` work
-//!   requests); `send_queue` (completions in posting order); `requests` (RDMA Reads
-//!   and Atomics in flight both ways: ORD and IRD); `terminate` (the Terminate this
-//!   side sends).
+//!   `config` ([`Config`], [`RtrKind`], [`SendOptions`], [`AtomicArgs`]); `post`
+//!   (the `post_*` work requests); `send_queue` (completions in posting order);
+//!   `requests` (RDMA Reads and Atomics in flight both ways: ORD and IRD); `atomic`
+//!   (the RFC 7306 operations, performed by `tx` when their response is generated);
+//!   `terminate` (the Terminate this side sends).
 //! * `connection::tx`: segmentation to the MULPDU, MSNs, `poll_segment`,
 //!   `segment_payload`, `segment_sent`; `tx::msg`, outbound messages and their
 //!   headers.
 //! * `connection::rx`: `recv_header`, `recv_payload`, `recv_end`, direct placement;
 //!   `rx::classify`, every check on an inbound header; `rx::complete`, what a
-//!   verified segment does at its end; `rx::atomic`, the RFC 7306 operations.
+//!   verified segment does at its end.
 //!
 //! Each part keeps its state's fields private and offers methods; `tx` and `rx`
 //! never use each other. Around the connection: `completion` ([`Completion`],
@@ -53,7 +54,7 @@ pub mod stag;
 pub mod wire;
 
 pub use completion::{Completion, CompletionOp, CompletionStatus, Event, ReceivedTerminate};
-pub use connection::{Config, Connection, RtrKind, RxVerdict, SendOptions, State};
+pub use connection::{AtomicArgs, Config, Connection, RtrKind, RxVerdict, SendOptions, State};
 pub use error::{
     ConfigError, LlpError, OperationError, PostError, ProtectionError, RegError, StagError,
     TaggedError, TerminateReason, UntaggedError,

@@ -59,6 +59,11 @@ impl RawMem {
         self.len
     }
 
+    /// The address of the first octet (RFC 7306 atomics check its alignment).
+    pub(crate) fn addr(&self) -> usize {
+        self.ptr.as_ptr() as usize
+    }
+
     fn in_bounds(&self, offset: usize, len: usize) -> bool {
         offset.checked_add(len).is_some_and(|end| end <= self.len)
     }

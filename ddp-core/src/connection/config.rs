@@ -2,6 +2,8 @@
 //! work requests.
 
 use crate::stag::{ConnId, Stag};
+use crate::wire::AtomicRequestRepr;
+use crate::wire::atomic::AtomicOp;
 
 /// The RFC 6581 zero-length RTR message types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,4 +71,71 @@ pub struct SendOptions {
     pub solicited: bool,
     /// Send with Invalidate of this remote STag.
     pub invalidate: Option<Stag>,
+}
+
+/// The operands of an RFC 7306 Atomic (RFC 7306 §5.1, §5.2.1 Figure 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AtomicArgs {
+    /// FetchAdd or CmpSwap.
+    pub op: AtomicOp,
+    /// Add Data (FetchAdd) or Swap Data (CmpSwap).
+    pub data: u64,
+    /// Add Mask (FetchAdd: a set bit is the most significant bit of a field, whose
+    /// carry out is discarded; 0 is one 64-bit add) or Swap Mask (CmpSwap: the bits
+    /// replaced by Swap Data).
+    pub data_mask: u64,
+    /// Compare Data (CmpSwap only: FetchAdd sends 0).
+    pub compare: u64,
+    /// Compare Mask (CmpSwap only: FetchAdd sends all ones).
+    pub compare_mask: u64,
+}
+
+impl AtomicArgs {
+    /// A plain 64-bit FetchAdd of `add` (Add Mask 0).
+    pub const fn fetch_add(add: u64) -> Self {
+        AtomicArgs {
+            op: AtomicOp::FetchAdd,
+            data: add,
+            data_mask: 0,
+            compare: 0,
+            compare_mask: u64::MAX,
+        }
+    }
+
+    /// A plain CmpSwap: if the target equals `compare`, it becomes `swap` (both masks
+    /// all ones).
+    pub const fn compare_swap(compare: u64, swap: u64) -> Self {
+        AtomicArgs {
+            op: AtomicOp::CompareSwap,
+            data: swap,
+            data_mask: u64::MAX,
+            compare,
+            compare_mask: u64::MAX,
+        }
+    }
+
+    /// The Atomic Request header (without the target) as it goes on the wire: for
+    /// FetchAdd, Compare Data 0 and Compare Mask all ones whatever the fields hold
+    /// (RFC 7306 §5.2.1).
+    pub(super) fn request(
+        &self,
+        request_id: u32,
+        remote: Stag,
+        remote_to: u64,
+    ) -> AtomicRequestRepr {
+        let (compare, compare_mask) = match self.op {
+            AtomicOp::FetchAdd => (0, u64::MAX),
+            AtomicOp::CompareSwap => (self.compare, self.compare_mask),
+        };
+        AtomicRequestRepr {
+            opcode: self.op.to_u8(),
+            request_id,
+            remote_stag: remote.0,
+            remote_to,
+            add_swap: self.data,
+            add_swap_mask: self.data_mask,
+            compare,
+            compare_mask,
+        }
+    }
 }

@@ -1,10 +1,11 @@
 //! The per-connection state machine: the [`Connection`], its queues of completions
 //! and events, and the error and flush logic both halves share.
 //!
-//! * `config`: [`Config`], [`RtrKind`], [`SendOptions`].
+//! * `config`: [`Config`], [`RtrKind`], [`SendOptions`], [`AtomicArgs`].
 //! * `post`: the `post_*` work requests and their checks.
 //! * `send_queue`: send-queue completions in posting order.
 //! * `requests`: RDMA Reads and Atomics in flight both ways (ORD and IRD).
+//! * `atomic`: the RFC 7306 operations, performed when their response is generated.
 //! * `terminate`: the Terminate this side sends ([`TermPlan`](terminate::TermPlan)).
 //! * `tx`: segmentation, MSNs and the `poll_segment` / `segment_sent` interface.
 //! * `rx`: every check on inbound segments, placement, and message completion.
@@ -20,6 +21,7 @@ use crate::placement::LocalBuffer;
 use crate::pool::{PoolRead, RecvPool};
 use crate::stag::MemoryTable;
 
+mod atomic;
 mod config;
 mod post;
 mod requests;
@@ -28,7 +30,7 @@ mod send_queue;
 mod terminate;
 mod tx;
 
-pub use config::{Config, RtrKind, SendOptions};
+pub use config::{AtomicArgs, Config, RtrKind, SendOptions};
 pub use rx::RxVerdict;
 
 use requests::{IrdQueue, OrdQueue};

@@ -2,13 +2,13 @@
 //! its transmit message.
 
 use super::tx::{MsgKind, Source, TxMsg};
-use super::{Connection, PostedRecv, SendOptions, State};
+use super::{AtomicArgs, Connection, PostedRecv, SendOptions, State};
 use crate::completion::CompletionOp;
 use crate::error::PostError;
 use crate::placement::LocalBuffer;
 use crate::stag::{Access, Stag};
 use crate::wire::atomic::AtomicOp;
-use crate::wire::{AtomicRequestRepr, Opcode, ReadRequestRepr};
+use crate::wire::{Opcode, ReadRequestRepr};
 
 impl Connection {
     fn check_post(&self) -> Result<(), PostError> {
@@ -148,9 +148,12 @@ impl Connection {
         Ok(())
     }
 
-    /// Posts an RFC 7306 Atomic operation on the 8 octets at `remote`/`remote_to`
-    /// (needs `config.extensions`). The target is a native-endian u64; `compare` is used by
-    /// Compare and Swap only; Fetch and Add is a plain 64-bit add. The original value comes back in the completion.
+    /// Posts an RFC 7306 Atomic on the 8 octets at `remote`/`remote_to` (needs
+    /// `config.extensions`): a plain FetchAdd of `add_swap` (`compare` is not sent:
+    /// Compare Data goes as 0), or a plain CmpSwap writing `add_swap` if the target
+    /// equals `compare`. The target is a u64 in the Responder's byte order; the
+    /// original value comes back in the completion. Masked operations:
+    /// [`post_atomic_masked`](Self::post_atomic_masked).
     pub fn post_atomic(
         &mut self,
         wr_id: u64,
@@ -160,6 +163,23 @@ impl Connection {
         add_swap: u64,
         compare: u64,
     ) -> Result<(), PostError> {
+        let args = match op {
+            AtomicOp::FetchAdd => AtomicArgs::fetch_add(add_swap),
+            AtomicOp::CompareSwap => AtomicArgs::compare_swap(compare, add_swap),
+        };
+        self.post_atomic_masked(wr_id, remote, remote_to, args)
+    }
+
+    /// Posts an RFC 7306 Atomic with explicit masks (RFC 7306 §5.1) on the 8 octets at
+    /// `remote`/`remote_to` (needs `config.extensions`). The Responder requires the
+    /// target's address to be 8-octet aligned.
+    pub fn post_atomic_masked(
+        &mut self,
+        wr_id: u64,
+        remote: Stag,
+        remote_to: u64,
+        args: AtomicArgs,
+    ) -> Result<(), PostError> {
         self.check_post()?;
         if !self.cfg.extensions {
             return Err(PostError::ExtensionsDisabled);
@@ -168,23 +188,11 @@ impl Connection {
             return Err(PostError::NoOrd);
         }
         let sq = self.sq.push(wr_id, CompletionOp::Atomic);
+        // The Request Identifier (RFC 7306 §5.2.1) is the send-queue position.
+        let req = args.request(sq as u32, remote, remote_to);
         self.tx.push(TxMsg::new(
             Some(sq),
-            MsgKind::AtomicRequest(AtomicRequestRepr {
-                opcode: op.to_u8(),
-                request_id: sq as u32,
-                remote_stag: remote.0,
-                remote_to,
-                add_swap,
-                // Fetch and Add: no carry boundaries; Swap/Compare and Swap: all bits.
-                add_swap_mask: if op == AtomicOp::FetchAdd {
-                    0
-                } else {
-                    u64::MAX
-                },
-                compare,
-                compare_mask: u64::MAX,
-            }),
+            MsgKind::AtomicRequest(req),
             Source::None,
             0,
         ));

@@ -6,7 +6,9 @@
 use std::collections::VecDeque;
 
 use crate::error::{OperationError, TaggedError, TerminateReason};
-use crate::wire::{AtomicResponseRepr, ReadRequestRepr};
+use crate::wire::atomic::AtomicOp;
+use crate::wire::terminate::IncludedHeader;
+use crate::wire::{AtomicRequestRepr, ReadRequestRepr};
 
 /// An RDMA Read this side issued and awaits the response of.
 #[derive(Debug)]
@@ -125,13 +127,25 @@ impl OrdQueue {
 pub(super) enum Response {
     /// An RDMA Read Response (the source is re-checked when it starts).
     Read(ReadRequestRepr),
-    /// An Atomic Response.
-    Atomic(AtomicResponseRepr),
+    /// An Atomic Response: the Atomic is performed when it is generated.
+    Atomic(PendingAtomic),
 }
 
-/// Inbound Reads and Atomics accepted and not yet answered (bounded by IRD). A Read
-/// counts until the last segment of its response is emitted, an Atomic until its
-/// response starts.
+/// An accepted Atomic Request (its target checked), not yet performed.
+#[derive(Debug)]
+pub(super) struct PendingAtomic {
+    /// The request.
+    pub(super) req: AtomicRequestRepr,
+    /// Its decoded AOpCode.
+    pub(super) op: AtomicOp,
+    /// Its DDP header and ULPDU length, for the Terminate if the target is gone
+    /// when the Atomic is performed.
+    pub(super) ddp: (IncludedHeader, u16),
+}
+
+/// Inbound Reads and Atomics accepted and not yet answered (bounded by IRD), answered
+/// in the order they arrived (RFC 7306 §5.2.2 item 8, §7). A Read counts until the
+/// last segment of its response is emitted, an Atomic until its response starts.
 #[derive(Debug, Default)]
 pub(super) struct IrdQueue {
     responses: VecDeque<Response>,
@@ -148,6 +162,11 @@ impl IrdQueue {
     pub(super) fn push(&mut self, r: Response) {
         self.in_use += 1;
         self.responses.push_back(r);
+    }
+
+    /// The next response to start, without taking it.
+    pub(super) fn front(&self) -> Option<&Response> {
+        self.responses.front()
     }
 
     /// The next response to start.

@@ -6,6 +6,7 @@ mod flush;
 mod header;
 mod pool;
 mod read;
+mod rfc7306;
 mod rtr;
 mod send;
 mod terminate;

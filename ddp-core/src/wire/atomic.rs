@@ -1,5 +1,8 @@
-//! RFC 7306 headers: Immediate Data (8 octets), Atomic Request (52 octets) and Atomic
-//! Response (12 octets), each following the untagged DDP header.
+//! RFC 7306 headers: Immediate Data (8 octets, §6.2), Atomic Request (52 octets, §5.2.1
+//! Figure 4) and Atomic Response (12 octets, §5.2.2 Figure 6), each following the
+//! untagged DDP header. Every field is big-endian on the wire. (RFC 7306 §4 calls the
+//! Atomic Response header "32 bytes long"; its Figure 6 and Appendix A.2 show 12, which
+//! is what this module, siw-free peers and Wireshark use: docs/wire-facts.md §5.5.)
 
 use super::{WireError, be32, be64, check_len};
 
@@ -60,32 +63,30 @@ impl ImmediateDataRepr {
     }
 }
 
-/// RFC 7306 atomic operation codes.
+/// The RFC 7306 Atomic Operation Codes (AOpCode, RFC 7306 §5.2.1 Figure 5, §10.1).
+/// There are exactly two; 0001b is Reserved and every other value Unassigned, so a
+/// Responder receiving one answers with a Terminate (docs/wire-facts.md §5.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AtomicOp {
-    /// Fetch and Add (0000b).
+    /// FetchAdd (0000b): masked add, RFC 7306 §5.1.1.
     FetchAdd,
-    /// Swap (0001b).
-    Swap,
-    /// Compare and Swap (0010b).
+    /// CmpSwap (0010b): masked compare and masked swap, RFC 7306 §5.1.2.
     CompareSwap,
 }
 
 impl AtomicOp {
-    /// Decodes the 4-bit AtomicOpcode; `None` if reserved.
+    /// Decodes the 4-bit AOpCode; `None` for Reserved (0x1) and Unassigned values.
     pub fn from_u8(v: u8) -> Option<Self> {
         match v {
             0 => Some(AtomicOp::FetchAdd),
-            1 => Some(AtomicOp::Swap),
             2 => Some(AtomicOp::CompareSwap),
             _ => None,
         }
     }
-    /// The 4-bit AtomicOpcode.
+    /// The 4-bit AOpCode.
     pub fn to_u8(self) -> u8 {
         match self {
             AtomicOp::FetchAdd => 0,
-            AtomicOp::Swap => 1,
             AtomicOp::CompareSwap => 2,
         }
     }

@@ -49,7 +49,7 @@ impl Exchange {
 }
 
 /// Builds FPDUs in both directions on one conversation.
-struct Builder {
+pub(crate) struct Builder {
     conv: Conversation,
     framers: [Framer; 2],
     /// TCP sequence number of the first octet of Full Operation, per direction.
@@ -75,7 +75,7 @@ impl Builder {
 
     /// Frames one ULPDU with the crate's framer, checks the result against the RFC
     /// independently, and sends it alone in one TCP segment.
-    fn fpdu(
+    pub(crate) fn fpdu(
         &mut self,
         dir: Dir,
         what: &'static str,
@@ -148,8 +148,38 @@ fn startup(init: &LocalConfig, resp: &LocalConfig) -> (Vec<u8>, Vec<u8>, Negotia
     (req, rep, n_init, n_resp)
 }
 
-/// The full exchange for MPA revision `rev`, with markers in both directions or none.
-pub(crate) fn exchange(name: &'static str, rev: u8, markers: bool) -> Exchange {
+/// A conversation after the TCP handshake and the MPA Request and Reply, each alone
+/// in a segment, ready for FPDUs.
+pub(crate) struct Opened {
+    pub(crate) builder: Builder,
+    /// Both ends' outcome of the negotiation (Initiator, Responder).
+    pub(crate) negotiated: (Negotiated, Negotiated),
+    request_segment: usize,
+    reply_segment: usize,
+    name: &'static str,
+    rev: u8,
+    markers: bool,
+}
+
+impl Opened {
+    /// The exchange once every FPDU is in and the Responder closed.
+    pub(crate) fn finish(mut self) -> Exchange {
+        self.builder.conv.close(Dir::Responder);
+        Exchange {
+            name: self.name,
+            rev: self.rev,
+            markers: self.markers,
+            conv: self.builder.conv,
+            request_segment: self.request_segment,
+            reply_segment: self.reply_segment,
+            fpdus: self.builder.fpdus,
+        }
+    }
+}
+
+/// Opens a conversation for MPA revision `rev`, with markers in both directions or
+/// none, negotiated by the crate's startup functions.
+pub(crate) fn open(name: &'static str, rev: u8, markers: bool) -> Opened {
     let cfg = LocalConfig {
         revision: rev,
         crc: true,
@@ -182,12 +212,28 @@ pub(crate) fn exchange(name: &'static str, rev: u8, markers: bool) -> Exchange {
             markers: n.markers_tx,
         })
     };
-    let mut b = Builder {
+    let builder = Builder {
         conv,
         framers: [framer(&n_init), framer(&n_resp)],
         seq_start: [None; 2],
         fpdus: Vec::new(),
     };
+    Opened {
+        builder,
+        negotiated: (n_init, n_resp),
+        request_segment,
+        reply_segment,
+        name,
+        rev,
+        markers,
+    }
+}
+
+/// The full exchange for MPA revision `rev`, with markers in both directions or none.
+pub(crate) fn exchange(name: &'static str, rev: u8, markers: bool) -> Exchange {
+    let mut opened = open(name, rev, markers);
+    let rtr = opened.negotiated.0.rtr;
+    let b = &mut opened.builder;
     use Dir::{Initiator as I, Responder as R};
 
     // The Initiator sends first: the RTR (RFC 6581), or its first Send (RFC 5044 §7.1.2).
@@ -207,9 +253,9 @@ pub(crate) fn exchange(name: &'static str, rev: u8, markers: bool) -> Exchange {
         let payload = pattern(len, msn as u8);
         b.fpdu(dir, what, untagged(OP_SEND, 0, msn, 0), &payload, Some(msn));
     };
-    send(&mut b, I, "Send 5", 5);
-    send(&mut b, R, "Send 700", 700);
-    send(&mut b, I, "Send 600", 600);
+    send(b, I, "Send 5", 5);
+    send(b, R, "Send 700", 700);
+    send(b, I, "Send 600", 600);
 
     let (sink_stag, sink_to, read_len) = (0x0102_0304u32, 0x0000_7f00_0000_2000u64, 2048u32);
     let mut rreq = untagged(OP_READ_REQUEST, 1, 1, 0);
@@ -220,7 +266,7 @@ pub(crate) fn exchange(name: &'static str, rev: u8, markers: bool) -> Exchange {
     rreq.extend_from_slice(&0x1000u64.to_be_bytes()); // source TO
     b.fpdu(I, "RDMA Read Request", rreq, &[], Some(1));
 
-    send(&mut b, R, "Send 10", 10);
+    send(b, R, "Send 10", 10);
     let write = pattern(1500, 0x55);
     b.fpdu(
         R,
@@ -238,22 +284,22 @@ pub(crate) fn exchange(name: &'static str, rev: u8, markers: bool) -> Exchange {
         None,
     );
 
-    send(&mut b, I, "Send 4000", 4000);
+    send(b, I, "Send 4000", 4000);
     // A Send whose FPDU ends exactly on a marker position, so that the next FPDU
     // starts with a marker of its own (FPDUPTR 0) in the middle of the stream.
     let pos = b.position(I);
     let to_boundary = (1..2048)
         .find(|&n| (pos as usize + b.wire_len(I, 18 + n)) % 512 == 0)
         .unwrap();
-    send(&mut b, I, "Send ending on a marker boundary", to_boundary);
-    send(&mut b, I, "Send 1", 1);
+    send(b, I, "Send ending on a marker boundary", to_boundary);
+    send(b, I, "Send 1", 1);
     // A Send with a pad whose marker falls between the PAD and the CRC.
     let pos = b.position(I);
     let pad_marker_crc = (1..2048)
         .find(|&n| pad_len(18 + n) > 0 && (pos as usize + b.wire_len(I, 18 + n) - 8) % 512 == 0)
         .unwrap();
     send(
-        &mut b,
+        b,
         I,
         "Send with a marker between PAD and CRC",
         pad_marker_crc,
@@ -268,17 +314,7 @@ pub(crate) fn exchange(name: &'static str, rev: u8, markers: bool) -> Exchange {
     term.extend_from_slice(&u16::try_from(18 + pad_marker_crc).unwrap().to_be_bytes());
     term.extend_from_slice(&untagged(OP_SEND, 0, last_msn, 0));
     b.fpdu(R, "Terminate", term, &[], Some(1));
-    b.conv.close(R);
-
-    Exchange {
-        name,
-        rev,
-        markers,
-        conv: b.conv,
-        request_segment,
-        reply_segment,
-        fpdus: b.fpdus,
-    }
+    opened.finish()
 }
 
 /// Checks that the exchange covers what it is meant to.

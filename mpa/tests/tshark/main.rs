@@ -14,15 +14,21 @@
 //!
 //! The modules: [`frames`] (header and marker octets), [`pcap`] (the TCP
 //! conversation and its pcap file), [`exchange`] (the MPA exchange written),
-//! [`dissect`] (running tshark), [`check`] (what it must show).
+//! [`dissect`] (running tshark), [`check`] (what it must show); for RFC 7306,
+//! [`extensions`] (Immediate Data and Atomics produced by ddp-core's `Connection`, a
+//! dev-dependency) and [`check_extensions`] (the decoded Atomic fields, and the
+//! Immediate Data octets Wireshark does not decode).
 
 mod check;
+mod check_extensions;
 mod dissect;
 mod exchange;
+mod extensions;
 mod frames;
 mod pcap;
 
 use check::{check, corrupt_and_check};
+use check_extensions::check_extensions;
 use exchange::{assert_coverage, exchange};
 
 #[test]
@@ -54,4 +60,15 @@ fn corrupted_crc_is_reported_on_that_fpdu_only() {
     corrupt_and_check(&ex, "Send 600");
     let ex = exchange("rev2-crc-markers-bad", 2, true);
     corrupt_and_check(&ex, "Send with a marker between PAD and CRC");
+}
+
+/// RFC 7306 messages built by ddp-core's `Connection` (Immediate Data, Atomic Request
+/// and Response) decode with the values posted, good CRCs, nothing malformed.
+#[test]
+fn rfc7306_extensions() {
+    for (name, markers) in [("rfc7306", false), ("rfc7306-markers", true)] {
+        let ext = extensions::extensions_exchange(name, markers);
+        check(&ext.ex, None);
+        check_extensions(&ext);
+    }
 }

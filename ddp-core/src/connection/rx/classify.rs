@@ -327,14 +327,12 @@ impl Connection {
             let req = AtomicRequestRepr::parse(&AtomicRequestPacket::new_unchecked(body)).map_err(
                 |_| self.term(TerminateReason::RdmapOperation(OperationError::Unspecified)),
             )?;
+            // RFC 7306 §5.2.1 item 4: an AOpCode not supported (0x1 is Reserved).
             if AtomicOp::from_u8(req.opcode).is_none() {
                 return Err(self.term(TerminateReason::RdmapOperation(OperationError::Unspecified)));
             }
-            let prot = |e| self.term(TerminateReason::RdmapProtection(e));
-            if req.remote_to % 8 != 0 {
-                return Err(prot(ProtectionError::BaseBounds));
-            }
-            self.table
+            let target = self
+                .table
                 .check(
                     self.cfg.conn_id,
                     Stag(req.remote_stag),
@@ -342,7 +340,14 @@ impl Connection {
                     8,
                     Access::REMOTE_ATOMIC,
                 )
-                .map_err(|e| prot(e.source_protection()))?;
+                .map_err(|e| self.term(TerminateReason::RdmapProtection(e.source_protection())))?;
+            // RFC 7306 §8.2: the ULP Buffer address (not the tagged offset) must be
+            // 64-bit aligned, else "Catastrophic error, localized to RDMAP Stream".
+            if target.addr() % 8 != 0 {
+                return Err(self.term(TerminateReason::RdmapOperation(
+                    OperationError::CatastrophicStream,
+                )));
+            }
             Control::AtomicRequest(req)
         };
         Ok(Plan::Go {

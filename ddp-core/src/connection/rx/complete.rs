@@ -1,12 +1,11 @@
 //! What a verified segment does at its end: completes receives, answers or
 //! completes Reads and Atomics, acts on Terminates and RTRs.
 
-use super::{Connection, Control, atomic};
+use super::{Connection, Control};
 use crate::completion::{Completion, CompletionOp, CompletionStatus, Event, ReceivedTerminate};
-use crate::connection::requests::Response;
+use crate::connection::requests::{PendingAtomic, Response};
 use crate::error::{ProtectionError, TerminateReason};
 use crate::stag::Stag;
-use crate::wire::AtomicResponseRepr;
 use crate::wire::atomic::AtomicOp;
 
 impl Connection {
@@ -100,24 +99,14 @@ impl Connection {
             }
             Control::AtomicRequest(req) => {
                 self.rx.advance_msn(1);
-                let Some(op) = AtomicOp::from_u8(req.opcode) else {
-                    return;
-                };
-                match self.table.update_u64(
-                    self.cfg.conn_id,
-                    Stag(req.remote_stag),
-                    req.remote_to,
-                    |old| atomic::apply(&req, op, old),
-                ) {
-                    Ok(old) => self.ird.push(Response::Atomic(AtomicResponseRepr {
-                        request_id: req.request_id,
-                        original_value: old,
-                    })),
-                    Err(e) => {
-                        let plan =
-                            self.term(TerminateReason::RdmapProtection(e.source_protection()));
-                        self.fail(plan);
-                    }
+                // Checked by classify; performed when its response is generated
+                // (RFC 7306 §7), in arrival order with the Reads.
+                if let Some(op) = AtomicOp::from_u8(req.opcode) {
+                    self.ird.push(Response::Atomic(PendingAtomic {
+                        req,
+                        op,
+                        ddp: (self.rx.hdr, self.rx.ulpdu_len),
+                    }));
                 }
             }
             Control::AtomicResponse(r) => {

@@ -11,7 +11,6 @@
 //! segment's payload is discarded, and the Terminate is queued at `recv_end` (so that
 //! a CRC error reported instead by the driver takes precedence).
 
-mod atomic;
 mod classify;
 mod complete;
 

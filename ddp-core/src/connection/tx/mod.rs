@@ -10,14 +10,15 @@ mod msg;
 
 use std::collections::VecDeque;
 
-use super::requests::Response;
+use super::atomic;
+use super::requests::{PendingAtomic, Response};
 use super::terminate::TermPlan;
 use super::{Connection, RtrKind, State};
 use crate::completion::{CompletionStatus, Event};
 use crate::error::TerminateReason;
 use crate::segment::{HEADER_CAPACITY, Segment, SegmentToken};
 use crate::stag::{Access, Stag};
-use crate::wire::{Opcode, ReadRequestRepr};
+use crate::wire::{AtomicResponseRepr, Opcode, ReadRequestRepr};
 
 pub(super) use msg::{MsgKind, Source, TxMsg};
 
@@ -200,16 +201,17 @@ impl Connection {
                 ),
             });
         }
+        if matches!(self.ird.front(), Some(Response::Atomic(_))) && self.read_response_unsent() {
+            // RFC 7306 §7: the Atomic Response (and so the Atomic) waits until the
+            // Read Responses before it are generated, here: handed to the transport,
+            // whose zero-copy send may read the region until `segment_sent`.
+            return None;
+        }
         if let Some(resp) = self.ird.pop() {
             match resp {
-                Response::Atomic(r) => {
+                Response::Atomic(a) => {
                     self.ird.release();
-                    return Some(TxMsg::new(
-                        None,
-                        MsgKind::AtomicResponse(r),
-                        Source::None,
-                        0,
-                    ));
+                    return self.perform_atomic(&a);
                 }
                 Response::Read(req) => {
                     // Re-validate: the region may have been deregistered or
@@ -259,6 +261,48 @@ impl Connection {
             return None;
         }
         self.tx.pending.pop_front()
+    }
+
+    /// Whether a Read Response is still being emitted or not yet reported sent.
+    fn read_response_unsent(&self) -> bool {
+        self.tx
+            .active
+            .iter()
+            .any(|m| matches!(m.kind, MsgKind::ReadResponse { .. }))
+    }
+
+    /// Performs an accepted Atomic on its target (RFC 7306 §5.1) and returns its
+    /// response, or the Terminate if the target is no longer accessible (it was
+    /// deregistered or invalidated since the request arrived).
+    fn perform_atomic(&mut self, a: &PendingAtomic) -> Option<TxMsg> {
+        let r = &a.req;
+        let done =
+            self.table
+                .update_u64(self.cfg.conn_id, Stag(r.remote_stag), r.remote_to, |old| {
+                    atomic::apply(r, a.op, old)
+                });
+        match done {
+            Ok(old) => Some(TxMsg::new(
+                None,
+                MsgKind::AtomicResponse(AtomicResponseRepr {
+                    request_id: r.request_id,
+                    original_value: old,
+                }),
+                Source::None,
+                0,
+            )),
+            Err(e) => {
+                let (hdr, len) = a.ddp;
+                self.fail(TermPlan::with_ddp(
+                    TerminateReason::RdmapProtection(e.source_protection()),
+                    hdr,
+                    len,
+                ));
+                let t = self.tx.terminate.take();
+                self.tx.terminate_emitted = t.is_some();
+                t
+            }
+        }
     }
 
     fn start_and_emit(&mut self, mut msg: TxMsg) -> Segment {
