@@ -8,7 +8,10 @@
 
 use crate::connection::{Config, Connection};
 use crate::placement::LocalBuffer;
-use crate::stag::{Access, ConnId, MemoryTable, Scope, Stag};
+use crate::stag::{Access, ConnId, MAX_INDEX, MemoryTable, Scope, Stag};
+
+/// The STag of the fuzz target's writable region.
+pub const REGION_STAG: Stag = Stag(0x100);
 
 /// Tagged offset at which the fuzz target's writable region starts.
 pub const REGION_TO: u64 = 0x1000;
@@ -32,7 +35,10 @@ pub fn fuzz_receive(data: &[u8]) -> FuzzOutcome {
     let Some((&opts, mut rest)) = data.split_first() else {
         return out;
     };
-    let table = MemoryTable::new();
+    // Keys are always 0 and indices take 24 bits, so the region's STag is
+    // [`REGION_STAG`], as seeds and corpora expect; a random key would hide the
+    // region from the fuzzer.
+    let table = MemoryTable::with_keys(MAX_INDEX, Box::new(|| 0));
     let conn_id = ConnId(7);
     let mut region = vec![GUARD; GUARD_LEN * 2 + REGION_LEN];
     region[GUARD_LEN..GUARD_LEN + REGION_LEN].fill(0);
@@ -103,6 +109,7 @@ pub fn fuzz_receive(data: &[u8]) -> FuzzOutcome {
     }
     out.terminated = conn.state() != crate::State::Operational;
     drop(conn);
+    debug_assert!(write_stag.is_none_or(|s| s == REGION_STAG));
     check_guards(&table, write_stag, foreign);
     out
 }

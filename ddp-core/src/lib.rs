@@ -62,7 +62,7 @@ pub use error::{
 pub use placement::{DirectTarget, LocalBuffer};
 pub use pool::PoolRead;
 pub use segment::{HEADER_CAPACITY, Segment, SegmentToken};
-pub use stag::{Access, ConnId, MemoryTable, RegionInfo, Scope, Stag};
+pub use stag::{Access, ConnId, KeySource, MemoryTable, RegionInfo, Scope, Stag, predictable_keys};
 pub use wire::atomic::AtomicOp;
 pub use wire::ulpdu_header_len;
 #[cfg(test)]

@@ -7,11 +7,12 @@ use std::io;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once};
 
-use eta_ddp_core::MemoryTable;
+use eta_ddp_core::{KeySource, MemoryTable};
 
 use crate::config::EngineConfig;
 use crate::error::Error;
 use crate::handoff::WorkerShared;
+use crate::sys;
 use crate::worker::Worker;
 
 /// How starting the engine ended, kept for the life of the process.
@@ -75,7 +76,7 @@ pub fn started() -> bool {
 
 impl Engine {
     fn start(config: EngineConfig) -> io::Result<Self> {
-        let table = MemoryTable::new();
+        let table = MemoryTable::with_keys(STAG_CAPACITY, random_keys()?);
         let mut workers = Vec::with_capacity(config.engines);
         for i in 0..config.engines {
             let shared = Arc::new(WorkerShared::new()?);
@@ -110,5 +111,55 @@ impl Engine {
     pub fn pick(&self) -> Arc<WorkerShared> {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len();
         Arc::clone(&self.workers[i])
+    }
+}
+
+/// Registrations per process: 16 bits of index, so STags carry 16 bits of key.
+const STAG_CAPACITY: u32 = 65_535;
+
+/// STag keys from the kernel's random source, 64 per `getrandom` call, so that
+/// knowing its own STags tells a peer nothing about the process's other regions
+/// (docs/architecture.md, "STags and what a peer can guess"). Fails the engine's
+/// start if the kernel has no random source. Should a later refill fail, the keys
+/// go on from the secret octets already drawn, stirred with a counter (SplitMix64).
+fn random_keys() -> io::Result<KeySource> {
+    let mut words = [0u64; 32];
+    let mut octets = [0u8; 256];
+    sys::random_fill(&mut octets)?;
+    let mut at = 0;
+    let mut stir = 0u64;
+    load(&mut words, &octets);
+    Ok(Box::new(move || {
+        if at == words.len() * 2 {
+            if sys::random_fill(&mut octets).is_ok() {
+                load(&mut words, &octets);
+            } else {
+                for w in &mut words {
+                    stir = stir.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                    let mut z = *w ^ stir;
+                    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                    *w = z ^ (z >> 31);
+                }
+            }
+            at = 0;
+        }
+        let w = words[at / 2];
+        let v = if at % 2 == 0 {
+            w as u32
+        } else {
+            (w >> 32) as u32
+        };
+        at += 1;
+        v
+    }))
+}
+
+/// The 32 words of 256 random octets.
+fn load(words: &mut [u64; 32], octets: &[u8; 256]) {
+    for (w, c) in words.iter_mut().zip(octets.chunks_exact(8)) {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(c);
+        *w = u64::from_ne_bytes(b);
     }
 }

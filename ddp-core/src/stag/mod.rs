@@ -1,8 +1,10 @@
 //! The memory registration table: STags, access rights, scope, invalidation.
 //!
-//! An STag is `index << 8 | key`: the index selects a slot, the key byte changes every
-//! time a slot is reused, so a stale STag cannot reach memory registered later in the
-//! same slot. Index 0 is never used, so no valid STag is below 0x100 (STag 1, used by
+//! An STag is `index << key_bits | key` (see [`keys`]): the index selects a slot, and
+//! every registration draws a fresh key from the table's [`KeySource`], different
+//! from the slot's previous one, so a stale STag cannot reach memory registered later
+//! in the same slot and, with a random source, no STag can be told from another.
+//! Index 0 is never used, so no valid STag is below `1 << key_bits` (STag 1, used by
 //! RTR messages, never names memory).
 //!
 //! The table is shared by the connections of a process ([`MemoryTable`] is a cheap
@@ -15,27 +17,18 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use crate::error::{AccessError, RegError, StagError};
 use crate::placement::{LocalBuffer, OwnedMem, RawMem};
 
+mod keys;
+
+use keys::Layout;
+pub use keys::{KeySource, predictable_keys};
+
 // Caller memory comes in as a `LocalBuffer` whose `unsafe` constructors live in
 // `placement`, so that all `unsafe` of the crate stays in that module.
 
-/// A steering tag.
+/// A steering tag: the 32 bits a peer names a region with. How they split into a
+/// slot index and a key is the table's business ([`MemoryTable::key_bits`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Stag(pub u32);
-
-impl Stag {
-    /// Builds an STag from a 24-bit index and a key byte.
-    pub const fn new(index: u32, key: u8) -> Self {
-        Stag((index << 8) | key as u32)
-    }
-    /// The 24-bit table index.
-    pub const fn index(self) -> u32 {
-        self.0 >> 8
-    }
-    /// The key byte.
-    pub const fn key(self) -> u8 {
-        self.0 as u8
-    }
-}
 
 /// Access rights of a registration (a small bit set).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -119,16 +112,57 @@ struct Entry {
 
 #[derive(Debug)]
 struct Slot {
-    key: u8,
+    key: u32,
     entry: Option<Entry>,
 }
 
-#[derive(Debug)]
 struct Table {
     slots: Vec<Slot>,
     free: Vec<u32>,
     max_entries: u32,
-    next_key: u8,
+    layout: Layout,
+    keys: KeySource,
+}
+
+impl std::fmt::Debug for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Table")
+            .field("slots", &self.slots.len())
+            .field("free", &self.free.len())
+            .field("max_entries", &self.max_entries)
+            .field("layout", &self.layout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Table {
+    /// A key for a registration in a slot whose previous key was `old`.
+    fn fresh_key(&mut self, old: Option<u32>) -> u32 {
+        loop {
+            let k = self.layout.key((self.keys)());
+            if Some(k) != old {
+                return k;
+            }
+        }
+    }
+
+    /// The slot an STag names, if its key matches.
+    fn slot_of(&self, stag: Stag) -> Option<&Slot> {
+        let (i, key) = self.layout.split(stag);
+        match self.slots.get(i as usize) {
+            Some(s) if i != 0 && s.key == key => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The slot an STag names, if its key matches (mutable).
+    fn slot_of_mut(&mut self, stag: Stag) -> Option<&mut Slot> {
+        let (i, key) = self.layout.split(stag);
+        match self.slots.get_mut(i as usize) {
+            Some(s) if i != 0 && s.key == key => Some(s),
+            _ => None,
+        }
+    }
 }
 
 /// The maximum 24-bit STag index.
@@ -147,13 +181,24 @@ impl Default for MemoryTable {
 }
 
 impl MemoryTable {
-    /// A table with room for 65535 registrations.
+    /// A table with room for 65535 registrations and 16-bit keys from
+    /// [`predictable_keys`]: for tests and in-memory use. A table whose STags a
+    /// network peer sees needs [`with_keys`](Self::with_keys) and a random source.
     pub fn new() -> Self {
         Self::with_capacity(65535)
     }
 
-    /// A table with room for `max_entries` registrations (at most 2^24 − 1).
+    /// A table with room for `max_entries` registrations (at most 2^24 − 1) and keys
+    /// from [`predictable_keys`].
     pub fn with_capacity(max_entries: u32) -> Self {
+        Self::with_keys(max_entries, predictable_keys(0x5EED))
+    }
+
+    /// A table with room for `max_entries` registrations (at most 2^24 − 1) whose
+    /// STag keys come from `keys`. The index takes the bits `max_entries` needs and
+    /// the key the rest: 16 bits for 65535 registrations, 8 at the maximum.
+    pub fn with_keys(max_entries: u32, keys: KeySource) -> Self {
+        let max_entries = max_entries.min(MAX_INDEX);
         MemoryTable {
             inner: Arc::new(RwLock::new(Table {
                 slots: vec![Slot {
@@ -161,10 +206,16 @@ impl MemoryTable {
                     entry: None,
                 }],
                 free: Vec::new(),
-                max_entries: max_entries.min(MAX_INDEX),
-                next_key: 0,
+                max_entries,
+                layout: Layout::for_capacity(max_entries),
+                keys,
             })),
         }
+    }
+
+    /// Bits of an STag that are its key (the rest is the slot index).
+    pub fn key_bits(&self) -> u32 {
+        self.read().layout.key_bits()
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Table> {
@@ -236,22 +287,26 @@ impl MemoryTable {
             scope,
             valid: true,
         };
-        let index = match t.free.pop() {
-            Some(i) => i,
+        let (index, old) = match t.free.pop() {
+            Some(i) => (i, Some(t.slots[i as usize].key)),
             None => {
                 let i = t.slots.len() as u32;
                 if i > t.max_entries {
                     return Err(RegError::TableFull);
                 }
-                let key = t.next_key;
-                t.next_key = t.next_key.wrapping_add(0x35);
-                t.slots.push(Slot { key, entry: None });
-                i
+                t.slots.push(Slot {
+                    key: 0,
+                    entry: None,
+                });
+                (i, None)
             }
         };
+        let key = t.fresh_key(old);
+        let layout = t.layout;
         let slot = &mut t.slots[index as usize];
+        slot.key = key;
         slot.entry = Some(entry);
-        Ok(Stag::new(index, slot.key))
+        Ok(layout.stag(index, key))
     }
 
     /// Removes a registration; returns the owned buffer if it was registered with
@@ -259,14 +314,14 @@ impl MemoryTable {
     /// slot) stops working immediately. Works on invalidated STags too.
     pub fn deregister(&self, stag: Stag) -> Result<Option<Box<[u8]>>, StagError> {
         let mut t = self.write();
-        let i = stag.index() as usize;
-        let slot = match t.slots.get_mut(i) {
-            Some(s) if i != 0 && s.key == stag.key() && s.entry.is_some() => s,
+        let (i, _) = t.layout.split(stag);
+        let entry = match t.slot_of_mut(stag) {
+            Some(s) if s.entry.is_some() => s.entry.take(),
             _ => return Err(StagError::Invalid),
         };
-        let entry = slot.entry.take();
-        slot.key = slot.key.wrapping_add(1);
-        t.free.push(i as u32);
+        // The slot keeps its key until reused; the next registration there draws
+        // another, so this STag never matches again.
+        t.free.push(i);
         Ok(entry.and_then(|e| e.owner).map(OwnedMem::into_box))
     }
 
@@ -383,19 +438,11 @@ impl MemoryTable {
 }
 
 fn lookup(t: &Table, stag: Stag) -> Option<&Entry> {
-    let i = stag.index() as usize;
-    match t.slots.get(i) {
-        Some(s) if i != 0 && s.key == stag.key() => s.entry.as_ref(),
-        _ => None,
-    }
+    t.slot_of(stag).and_then(|s| s.entry.as_ref())
 }
 
 fn lookup_mut(t: &mut Table, stag: Stag) -> Option<&mut Entry> {
-    let i = stag.index() as usize;
-    match t.slots.get_mut(i) {
-        Some(s) if i != 0 && s.key == stag.key() => s.entry.as_mut(),
-        _ => None,
-    }
+    t.slot_of_mut(stag).and_then(|s| s.entry.as_mut())
 }
 
 /// Offset of `to..to+len` inside the entry, or `None` if outside.
@@ -435,135 +482,4 @@ fn check_entry(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const C1: ConnId = ConnId(1);
-    const C2: ConnId = ConnId(2);
-
-    fn owned(table: &MemoryTable, access: Access, scope: Scope) -> Stag {
-        table
-            .register_owned(
-                vec![0u8; 64].into_boxed_slice(),
-                16..48,
-                1000,
-                access,
-                scope,
-            )
-            .unwrap()
-    }
-
-    #[test]
-    fn checks_in_order() {
-        let t = MemoryTable::new();
-        let s = owned(&t, Access::REMOTE_WRITE, Scope::Connection(C1));
-        assert!(s.0 >= 0x100);
-        assert!(t.check(C1, s, 1000, 32, Access::REMOTE_WRITE).is_ok());
-        assert_eq!(
-            t.check(C1, Stag(s.0 ^ 1), 1000, 1, Access::REMOTE_WRITE)
-                .unwrap_err(),
-            AccessError::InvalidStag
-        );
-        assert_eq!(
-            t.check(C2, s, 1000, 1, Access::REMOTE_WRITE).unwrap_err(),
-            AccessError::NotAssociated
-        );
-        assert_eq!(
-            t.check(C1, s, 1000, 1, Access::REMOTE_READ).unwrap_err(),
-            AccessError::Rights
-        );
-        assert_eq!(
-            t.check(C1, s, u64::MAX, 2, Access::REMOTE_WRITE)
-                .unwrap_err(),
-            AccessError::ToWrap
-        );
-        assert_eq!(
-            t.check(C1, s, 999, 1, Access::REMOTE_WRITE).unwrap_err(),
-            AccessError::Bounds
-        );
-        assert_eq!(
-            t.check(C1, s, 1001, 32, Access::REMOTE_WRITE).unwrap_err(),
-            AccessError::Bounds
-        );
-        assert!(t.check(C1, s, 1032, 0, Access::REMOTE_WRITE).is_ok());
-        assert!(t.check(C1, Stag(0), 0, 0, Access::NONE).is_err());
-        assert!(t.check(C1, Stag(1), 0, 0, Access::NONE).is_err());
-    }
-
-    #[test]
-    fn place_writes_only_inside() {
-        let t = MemoryTable::new();
-        let s = owned(&t, Access::REMOTE_WRITE, Scope::Global);
-        t.place(C2, s, 1030, &[7; 2], Access::REMOTE_WRITE).unwrap();
-        assert!(t.place(C2, s, 1031, &[7; 2], Access::REMOTE_WRITE).is_err());
-        let b = t.deregister(s).unwrap().unwrap();
-        let mut expect = [0u8; 64];
-        expect[46] = 7;
-        expect[47] = 7;
-        assert_eq!(&b[..], &expect[..]);
-    }
-
-    #[test]
-    fn stale_stag_cannot_reach_reused_slot() {
-        let t = MemoryTable::new();
-        let a = owned(&t, Access::REMOTE_WRITE, Scope::Global);
-        t.deregister(a).unwrap();
-        let b = owned(&t, Access::REMOTE_WRITE, Scope::Global);
-        assert_eq!(a.index(), b.index());
-        assert_ne!(a, b);
-        assert_eq!(
-            t.check(C1, a, 1000, 1, Access::REMOTE_WRITE).unwrap_err(),
-            AccessError::InvalidStag
-        );
-        assert_eq!(t.deregister(a), Err(StagError::Invalid));
-        assert!(t.check(C1, b, 1000, 1, Access::REMOTE_WRITE).is_ok());
-    }
-
-    #[test]
-    fn invalidation() {
-        let t = MemoryTable::new();
-        let s = owned(&t, Access::REMOTE_READ, Scope::Connection(C1));
-        assert_eq!(t.invalidate_remote(C2, s), Err(AccessError::NotAssociated));
-        t.invalidate_remote(C1, s).unwrap();
-        assert!(!t.info(s).unwrap().valid);
-        assert_eq!(t.invalidate_remote(C1, s), Err(AccessError::InvalidStag));
-        assert_eq!(t.invalidate(s), Err(StagError::Invalid));
-        assert_eq!(
-            t.check(C1, s, 1000, 1, Access::REMOTE_READ).unwrap_err(),
-            AccessError::InvalidStag
-        );
-        let s2 = owned(&t, Access::REMOTE_READ, Scope::Global);
-        t.invalidate(s2).unwrap();
-        assert!(t.deregister(s2).unwrap().is_some());
-    }
-
-    #[test]
-    fn registration_errors() {
-        let t = MemoryTable::with_capacity(2);
-        assert_eq!(
-            t.register_owned(vec![0; 4].into(), 0..5, 0, Access::NONE, Scope::Global),
-            Err(RegError::BadRange)
-        );
-        assert_eq!(
-            t.register_owned(
-                vec![0; 4].into(),
-                0..4,
-                u64::MAX - 2,
-                Access::NONE,
-                Scope::Global
-            ),
-            Err(RegError::ToWrap)
-        );
-        owned(&t, Access::NONE, Scope::Global);
-        owned(&t, Access::NONE, Scope::Global);
-        assert_eq!(
-            t.register_owned(vec![0; 4].into(), 0..4, 0, Access::NONE, Scope::Global),
-            Err(RegError::TableFull)
-        );
-        let mut out = [0u8; 2];
-        assert_eq!(
-            t.copy_out(Stag(0x5000), 0, &mut out),
-            Err(StagError::Invalid)
-        );
-    }
-}
+mod tests;
