@@ -179,7 +179,10 @@ pub fn targets(rows: &[Row]) -> Vec<Verdict> {
             .zip(find(rows, Transport::Tcp, "send", Kind::Bw, 1 << 20))
             .map(|(e, t)| (e.bw, t.bw));
         Verdict::vs_tcp(
-            format!("1 MiB {op} bandwidth, crc on, markers {}{note}", onoff(markers)),
+            format!(
+                "1 MiB {op} bandwidth, crc on, markers {}{note}",
+                onoff(markers)
+            ),
             v,
             Target {
                 limit,
