@@ -10,6 +10,7 @@ use eta_engine::{
 };
 
 use super::measure::{Transport, next};
+use super::spec::Spec;
 use super::{Res, WAIT_TIMEOUT, err};
 
 /// The settings of one eta test's connection.
@@ -131,20 +132,20 @@ pub fn serve_region(
 }
 
 /// Keeps `window` operations in flight until `cap` (at least `2 * window`, at most
-/// `max` operations): `post(i, buf)` posts one; completions come from `cq`.
-/// Returns the number posted (all of them completed).
-#[allow(clippy::too_many_arguments)]
+/// `s.max` operations): `post(i, buf)` posts one, with a buffer of `buf_size`
+/// octets; completions come from the send completion queue. Returns the number
+/// posted (all of them completed).
 pub fn windowed(
     conn: &Connection,
-    spin: Duration,
-    size: usize,
+    s: &Spec,
+    buf_size: usize,
     window: usize,
     cap: Duration,
-    max: usize,
     start: Instant,
     mut post: impl FnMut(u64, Vec<u8>) -> Res<()>,
 ) -> Res<usize> {
-    let mut free: Vec<Vec<u8>> = (0..window).map(|_| vec![0x5au8; size]).collect();
+    let (spin, max) = (s.cfg.spin, s.max);
+    let mut free: Vec<Vec<u8>> = (0..window).map(|_| vec![0x5au8; buf_size]).collect();
     let mut posted = 0usize;
     let mut done = 0usize;
     let min = 2 * window;

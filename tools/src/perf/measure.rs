@@ -72,6 +72,11 @@ pub struct Row {
 }
 
 impl Row {
+    /// Whether this is the row of `t`, `op`, `kind` and `size`.
+    pub fn is(&self, t: Transport, op: &str, kind: Kind, size: usize) -> bool {
+        self.transport == t && self.op == op && self.kind == kind && self.size == size
+    }
+
     /// The row's figure: median latency in microseconds, or MB/s.
     pub fn figure(&self) -> f64 {
         match self.kind {

@@ -34,8 +34,7 @@ pub fn find<'a>(
     kind: Kind,
     size: usize,
 ) -> Option<&'a Row> {
-    rows.iter()
-        .find(|r| r.transport == t && r.op == op && r.kind == kind && r.size == size)
+    rows.iter().find(|r| r.is(t, op, kind, size))
 }
 
 /// `a / b` with two decimals, or `-` without a `b`.

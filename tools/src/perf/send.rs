@@ -4,14 +4,15 @@ use std::time::{Duration, Instant};
 
 use eta_engine::Connection;
 
-use super::eta::{EtaCfg, await_done, send_empty, windowed};
+use super::eta::{Swap, await_done, send_empty, windowed};
 use super::measure::{Row, STOP, bw_row, lat_row, next, sample, take_buf};
+use super::spec::Spec;
 use super::{Res, err};
 
 /// Server of the ping-pong: answers every `size`-octet Send with one until a Send
 /// starts with [`STOP`].
-pub fn lat_server(cfg: EtaCfg, size: usize, conn: Connection) -> Res<u64> {
-    let spin = cfg.spin;
+pub fn lat_server(s: &Spec, conn: Connection, _: &dyn Swap) -> Res<u64> {
+    let (spin, size) = (s.cfg.spin, s.size);
     conn.post_recv(0, vec![0; size]).map_err(err("post_recv"))?;
     let mut sbuf = vec![0u8; size];
     loop {
@@ -27,17 +28,11 @@ pub fn lat_server(cfg: EtaCfg, size: usize, conn: Connection) -> Res<u64> {
 }
 
 /// Client of the ping-pong of `size`-octet Sends for `cap` (at most `max` samples).
-pub fn lat_client(
-    cfg: EtaCfg,
-    size: usize,
-    cap: Duration,
-    max: usize,
-    conn: Connection,
-) -> Res<Row> {
-    let spin = cfg.spin;
+pub fn lat_client(s: &Spec, cap: Duration, conn: Connection, _: &dyn Swap) -> Res<Row> {
+    let (cfg, size, spin) = (s.cfg, s.size, s.cfg.spin);
     conn.post_recv(0, vec![0; size]).map_err(err("post_recv"))?;
     let mut sbuf = Some(vec![0x5au8; size]);
-    let (samples, trips) = sample(cap, max, 2.0, || {
+    let (samples, trips) = sample(cap, s.max, 2.0, || {
         let buf = sbuf.take().expect("send buffer");
         let t = Instant::now();
         conn.post_send(1, buf, Default::default())
@@ -65,10 +60,11 @@ pub fn lat_client(
 
 /// Server of the bandwidth test: receives Sends until a 0-octet one, acknowledges
 /// it and gives the number received.
-pub fn bw_server(cfg: EtaCfg, size: usize, window: usize, conn: Connection) -> Res<u64> {
-    let spin = cfg.spin;
-    for _ in 0..2 * window {
-        conn.post_recv(0, vec![0; size]).map_err(err("post_recv"))?;
+pub fn bw_server(s: &Spec, conn: Connection, _: &dyn Swap) -> Res<u64> {
+    let spin = s.cfg.spin;
+    for _ in 0..2 * s.window {
+        conn.post_recv(0, vec![0; s.size])
+            .map_err(err("post_recv"))?;
     }
     let mut n = 0u64;
     loop {
@@ -86,23 +82,16 @@ pub fn bw_server(cfg: EtaCfg, size: usize, window: usize, conn: Connection) -> R
 
 /// Client of the bandwidth test: windowed Sends of `size` octets (`window` in
 /// flight) for `cap` (at most `max`), then a 0-octet Send and the server's answer.
-pub fn bw_client(
-    cfg: EtaCfg,
-    size: usize,
-    window: usize,
-    cap: Duration,
-    max: usize,
-    conn: Connection,
-) -> Res<Row> {
-    let spin = cfg.spin;
+pub fn bw_client(s: &Spec, cap: Duration, conn: Connection, _: &dyn Swap) -> Res<Row> {
+    let spin = s.cfg.spin;
     conn.post_recv(0, vec![0; 1]).map_err(err("post_recv"))?;
     let t = Instant::now();
-    let msgs = windowed(&conn, spin, size, window, cap, max, t, |i, buf| {
+    let msgs = windowed(&conn, s, s.size, s.window, cap, t, |i, buf| {
         conn.post_send(i, buf, Default::default())
             .map_err(err("post_send"))
     })?;
     send_empty(&conn, spin, "client end")?;
     await_done(&conn, spin)?;
     let secs = t.elapsed().as_secs_f64();
-    Ok(bw_row(cfg.transport(), "send", size, msgs, secs))
+    Ok(bw_row(s.cfg.transport(), "send", s.size, msgs, secs))
 }

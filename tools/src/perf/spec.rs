@@ -125,8 +125,8 @@ impl Spec {
     /// The server half over raw TCP; gives a count for [`Spec::check`].
     pub fn serve_tcp(&self, s: TcpStream) -> Res<u64> {
         match self.test {
-            Test::TcpLat => tcp::lat_server(self.size, s),
-            Test::TcpBw => tcp::bw_server(s),
+            Test::TcpLat => tcp::lat_server(self, s),
+            Test::TcpBw => tcp::bw_server(self, s),
             t => Err(format!("{} is not a raw TCP test", t.name())),
         }
     }
@@ -134,8 +134,8 @@ impl Spec {
     /// The client half over raw TCP, for `cap`.
     pub fn client_tcp(&self, s: TcpStream, cap: Duration) -> Res<Row> {
         match self.test {
-            Test::TcpLat => tcp::lat_client(self.size, cap, self.max, s),
-            Test::TcpBw => tcp::bw_client(self.size, cap, self.max, s),
+            Test::TcpLat => tcp::lat_client(self, cap, s),
+            Test::TcpBw => tcp::bw_client(self, cap, s),
             t => Err(format!("{} is not a raw TCP test", t.name())),
         }
     }
@@ -143,31 +143,31 @@ impl Spec {
     /// The server half over eta (regions swapped through `x`); gives a count for
     /// [`Spec::check`].
     pub fn serve_eta(&self, conn: Connection, x: &dyn Swap) -> Res<u64> {
-        let (cfg, size) = (self.cfg, self.size);
-        match self.test {
-            Test::SendLat => send::lat_server(cfg, size, conn),
-            Test::SendBw => send::bw_server(cfg, size, self.window, conn),
-            Test::WriteLatPoll => write::lat_poll_server(cfg, size, conn, x),
-            Test::WriteLatSend => write::lat_send_server(cfg, size, conn, x),
-            Test::WriteBw => write::bw_server(cfg, size, conn, x),
-            Test::ReadLat | Test::ReadBw => read::server(cfg, size, conn, x),
-            t => Err(format!("{} is not an eta test", t.name())),
-        }
+        let serve = match self.test {
+            Test::SendLat => send::lat_server,
+            Test::SendBw => send::bw_server,
+            Test::WriteLatPoll => write::lat_poll_server,
+            Test::WriteLatSend => write::lat_send_server,
+            Test::WriteBw => write::bw_server,
+            Test::ReadLat | Test::ReadBw => read::server,
+            t => return Err(format!("{} is not an eta test", t.name())),
+        };
+        serve(self, conn, x)
     }
 
     /// The client half over eta (regions swapped through `x`), for `cap`.
     pub fn client_eta(&self, conn: Connection, x: &dyn Swap, cap: Duration) -> Res<Row> {
-        let (cfg, size, max, window) = (self.cfg, self.size, self.max, self.window);
-        match self.test {
-            Test::SendLat => send::lat_client(cfg, size, cap, max, conn),
-            Test::SendBw => send::bw_client(cfg, size, window, cap, max, conn),
-            Test::WriteLatPoll => write::lat_poll_client(cfg, size, cap, max, conn, x),
-            Test::WriteLatSend => write::lat_send_client(cfg, size, cap, max, conn, x),
-            Test::WriteBw => write::bw_client(cfg, size, window, cap, max, conn, x),
-            Test::ReadLat => read::lat_client(cfg, size, cap, max, conn, x),
-            Test::ReadBw => read::bw_client(cfg, size, window, cap, max, conn, x),
-            t => Err(format!("{} is not an eta test", t.name())),
-        }
+        let client = match self.test {
+            Test::SendLat => send::lat_client,
+            Test::SendBw => send::bw_client,
+            Test::WriteLatPoll => write::lat_poll_client,
+            Test::WriteLatSend => write::lat_send_client,
+            Test::WriteBw => write::bw_client,
+            Test::ReadLat => read::lat_client,
+            Test::ReadBw => read::bw_client,
+            t => return Err(format!("{} is not an eta test", t.name())),
+        };
+        client(self, cap, conn, x)
     }
 
     /// Checks the server's count against the client's row (the Send bandwidth

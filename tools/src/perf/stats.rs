@@ -33,7 +33,7 @@ pub fn median(mut v: Vec<f64>) -> f64 {
 
 /// Whether two rows are rounds of the same test.
 fn same_test(a: &Row, b: &Row) -> bool {
-    a.transport == b.transport && a.op == b.op && a.kind == b.kind && a.size == b.size
+    a.is(b.transport, b.op, b.kind, b.size)
 }
 
 /// Folds the rows of every test (in order of first appearance) over their rounds.
@@ -74,10 +74,7 @@ pub fn find_agg<'a>(
     kind: Kind,
     size: usize,
 ) -> Option<&'a Agg> {
-    aggs.iter().find(|a| {
-        let r = &a.row;
-        r.transport == t && r.op == op && r.kind == kind && r.size == size
-    })
+    aggs.iter().find(|a| a.row.is(t, op, kind, size))
 }
 
 #[cfg(test)]

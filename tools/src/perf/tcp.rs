@@ -7,6 +7,7 @@ use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
 use super::measure::{Row, STOP, Transport, bw_row, lat_row, sample};
+use super::spec::Spec;
 use super::{Res, err};
 
 /// Largest read of the raw TCP bandwidth receiver.
@@ -14,8 +15,8 @@ const TCP_RX_CHUNK: usize = 256 * 1024;
 
 /// Server of the ping-pong: echoes every `size`-octet message until one starts with
 /// [`STOP`].
-pub fn lat_server(size: usize, mut s: TcpStream) -> Res<u64> {
-    let mut buf = vec![0u8; size];
+pub fn lat_server(spec: &Spec, mut s: TcpStream) -> Res<u64> {
+    let mut buf = vec![0u8; spec.size];
     loop {
         s.read_exact(&mut buf).map_err(err("tcp server read"))?;
         if buf[0] == STOP {
@@ -27,10 +28,11 @@ pub fn lat_server(size: usize, mut s: TcpStream) -> Res<u64> {
 
 /// Client of the ping-pong of `size`-octet messages for `cap` (at most `max`
 /// samples).
-pub fn lat_client(size: usize, cap: Duration, max: usize, mut s: TcpStream) -> Res<Row> {
+pub fn lat_client(spec: &Spec, cap: Duration, mut s: TcpStream) -> Res<Row> {
+    let size = spec.size;
     let mut out = vec![0x5au8; size];
     let mut back = vec![0u8; size];
-    let (samples, trips) = sample(cap, max, 2.0, || {
+    let (samples, trips) = sample(cap, spec.max, 2.0, || {
         let t = Instant::now();
         s.write_all(&out).map_err(err("tcp write"))?;
         s.read_exact(&mut back).map_err(err("tcp read"))?;
@@ -43,7 +45,7 @@ pub fn lat_client(size: usize, cap: Duration, max: usize, mut s: TcpStream) -> R
 
 /// Server of the bandwidth test: counts the octets until the client shuts its
 /// side down, then sends the count back.
-pub fn bw_server(mut s: TcpStream) -> Res<u64> {
+pub fn bw_server(_: &Spec, mut s: TcpStream) -> Res<u64> {
     let mut buf = vec![0u8; TCP_RX_CHUNK];
     let mut total: u64 = 0;
     loop {
@@ -61,7 +63,8 @@ pub fn bw_server(mut s: TcpStream) -> Res<u64> {
 
 /// Client of the unidirectional bandwidth test: `size`-octet messages for `cap` (at
 /// most `max`).
-pub fn bw_client(size: usize, cap: Duration, max: usize, mut s: TcpStream) -> Res<Row> {
+pub fn bw_client(spec: &Spec, cap: Duration, mut s: TcpStream) -> Res<Row> {
+    let (size, max) = (spec.size, spec.max);
     let out = vec![0x5au8; size];
     let t = Instant::now();
     let mut msgs = 0usize;
