@@ -53,8 +53,8 @@ impl Ends {
             Ends::Threads => in_threads(spec, cap),
             Ends::Processes(peer) => {
                 let r = in_processes(peer, spec, cap);
-                if r.is_err() {
-                    *peer = Peer::spawn()?;
+                if let Err(e) = &r {
+                    *peer = Peer::spawn().map_err(|e2| format!("{e}; then {e2}"))?;
                 }
                 r
             }
