@@ -1,20 +1,20 @@
-//! What every eta test shares: the connection settings, a loopback pair of a server
-//! thread and a client, the exchange of regions between them, the 0-octet "done"
-//! messages, and the window of operations in flight of the bandwidth tests.
+//! What every eta test shares: the connection settings, the swap of regions between
+//! the two ends, the 0-octet "done" messages, and the window of operations in flight
+//! of the bandwidth tests.
 
 use std::sync::mpsc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use eta_engine::{
-    Access, CompletionQueue, Connection, Listener, LocalConfig, MemoryRegion, Options, RemoteRegion,
+    Access, CompletionQueue, Connection, LocalConfig, MemoryRegion, Options, RemoteRegion,
 };
 
 use super::measure::{Transport, next};
+use super::spec::Spec;
 use super::{Res, WAIT_TIMEOUT, err};
 
 /// The settings of one eta test's connection.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EtaCfg {
     /// MPA CRC on.
     pub crc: bool,
@@ -48,42 +48,6 @@ impl EtaCfg {
     }
 }
 
-/// Connects a client (this thread) to a server thread over loopback and runs both.
-pub fn pair<RS: Send + 'static, RC>(
-    cfg: EtaCfg,
-    server: impl FnOnce(Connection) -> Res<RS> + Send + 'static,
-    client: impl FnOnce(Connection) -> Res<RC>,
-) -> Res<(RS, RC)> {
-    let listener = Listener::bind("127.0.0.1:0", cfg.options()?).map_err(err("eta bind"))?;
-    let addr = listener.local_addr().map_err(err("eta local_addr"))?;
-    let h = thread::Builder::new()
-        .name("perf-eta-server".into())
-        .spawn(move || server(listener.accept().map_err(err("eta accept"))?))
-        .map_err(err("spawn"))?;
-    let rc = match Connection::connect(addr, cfg.options()?) {
-        Ok(conn) => {
-            let n = conn.negotiated();
-            if n.crc != cfg.crc || n.markers_tx != cfg.markers || n.markers_rx != cfg.markers {
-                eprintln!(
-                    "warning: asked for crc {} markers {}, negotiated crc {} markers tx/rx {}/{}",
-                    cfg.crc, cfg.markers, n.crc, n.markers_tx, n.markers_rx
-                );
-            }
-            client(conn)
-        }
-        Err(e) => Err(format!("eta connect: {e}")),
-    };
-    let rs = h
-        .join()
-        .map_err(|_| "eta server thread panicked".to_string())?;
-    match (rs, rc) {
-        (Ok(rs), Ok(rc)) => Ok((rs, rc)),
-        // The client's error is the cause; the server's is usually its consequence.
-        (_, Err(e)) => Err(e),
-        (Err(e), _) => Err(e),
-    }
-}
-
 /// Waits for the 0-octet "done" Send of the client (after posting a receive for it).
 pub fn await_done(conn: &Connection, spin: Duration) -> Res<()> {
     let c = next(conn.recv_cq(), conn, spin, "done message")?;
@@ -103,25 +67,32 @@ pub fn send_empty(conn: &Connection, spin: Duration, what: &str) -> Res<()> {
     next(conn.send_cq(), conn, spin, what).map(drop)
 }
 
-/// Exchanges regions between the two ends of a pair through channels.
-pub struct Exchange {
+/// How the two ends of a test swap their regions' STag and offset: channels
+/// between two threads ([`channel_pair`]), or the peer process's control pipe
+/// ([`super::peer::Control`]).
+pub trait Swap {
+    /// Sends `mine` to the other end and gives the region it sent.
+    fn swap(&self, mine: RemoteRegion) -> Res<RemoteRegion>;
+}
+
+/// One end of a region swap between two threads of this process.
+pub struct ChannelSwap {
     tx: mpsc::Sender<RemoteRegion>,
     rx: mpsc::Receiver<RemoteRegion>,
 }
 
-/// The two ends of an [`Exchange`]: one for the server thread, one for the client.
-pub fn exchange_pair() -> (Exchange, Exchange) {
+/// The two ends of a [`ChannelSwap`]: one for the server thread, one for the client.
+pub fn channel_pair() -> (ChannelSwap, ChannelSwap) {
     let (a_tx, a_rx) = mpsc::channel();
     let (b_tx, b_rx) = mpsc::channel();
     (
-        Exchange { tx: a_tx, rx: b_rx },
-        Exchange { tx: b_tx, rx: a_rx },
+        ChannelSwap { tx: a_tx, rx: b_rx },
+        ChannelSwap { tx: b_tx, rx: a_rx },
     )
 }
 
-impl Exchange {
-    /// Sends `mine` to the peer thread and gives the region it sent.
-    pub fn swap(&self, mine: RemoteRegion) -> Res<RemoteRegion> {
+impl Swap for ChannelSwap {
+    fn swap(&self, mine: RemoteRegion) -> Res<RemoteRegion> {
         self.tx
             .send(mine)
             .map_err(|_| "peer thread gone".to_string())?;
@@ -129,52 +100,52 @@ impl Exchange {
             .recv_timeout(WAIT_TIMEOUT)
             .map_err(|_| "peer did not advertise its region".to_string())
     }
+}
 
-    /// Registers `buf` on `conn` for `access`, sends it to the peer thread and gives
-    /// the region and the one the peer sent.
-    pub fn register_and_swap(
-        &self,
-        conn: &Connection,
-        buf: Vec<u8>,
-        access: Access,
-    ) -> Res<(MemoryRegion, RemoteRegion)> {
-        let region = conn.register(buf, access).map_err(err("register"))?;
-        let peer = self.swap(region.remote(0))?;
-        Ok((region, peer))
-    }
+/// Registers `buf` on `conn` for `access`, sends it to the other end through `x` and
+/// gives the region and the one the other end sent.
+pub fn register_and_swap(
+    conn: &Connection,
+    buf: Vec<u8>,
+    access: Access,
+    x: &dyn Swap,
+) -> Res<(MemoryRegion, RemoteRegion)> {
+    let region = conn.register(buf, access).map_err(err("register"))?;
+    let peer = x.swap(region.remote(0))?;
+    Ok((region, peer))
+}
 
-    /// The server side of a one-sided test: registers `buf` for `access`, posts a
-    /// receive for the client's 0-octet "done" message, advertises the region and
-    /// waits for "done" (the client's region it is sent in return is not used).
-    pub fn serve_region(
-        &self,
-        conn: &Connection,
-        buf: Vec<u8>,
-        access: Access,
-        spin: Duration,
-    ) -> Res<()> {
-        let region = conn.register(buf, access).map_err(err("register"))?;
-        conn.post_recv(0, vec![0; 1]).map_err(err("post_recv"))?;
-        self.swap(region.remote(0))?;
-        await_done(conn, spin)
-    }
+/// The server side of a one-sided test: registers `buf` for `access`, posts a
+/// receive for the client's 0-octet "done" message, advertises the region and waits
+/// for "done" (the client's region it is sent in return is not used).
+pub fn serve_region(
+    conn: &Connection,
+    buf: Vec<u8>,
+    access: Access,
+    spin: Duration,
+    x: &dyn Swap,
+) -> Res<()> {
+    let region = conn.register(buf, access).map_err(err("register"))?;
+    conn.post_recv(0, vec![0; 1]).map_err(err("post_recv"))?;
+    x.swap(region.remote(0))?;
+    await_done(conn, spin)
 }
 
 /// Keeps `window` operations in flight until `cap` (at least `2 * window`, at most
-/// `max` operations): `post(i, buf)` posts one; completions come from `cq`.
-/// Returns the number posted (all of them completed).
-#[allow(clippy::too_many_arguments)]
+/// `s.max` operations): `post(i, buf)` posts one, with a buffer of `buf_size`
+/// octets; completions come from the send completion queue. Returns the number
+/// posted (all of them completed).
 pub fn windowed(
     conn: &Connection,
-    spin: Duration,
-    size: usize,
+    s: &Spec,
+    buf_size: usize,
     window: usize,
     cap: Duration,
-    max: usize,
     start: Instant,
     mut post: impl FnMut(u64, Vec<u8>) -> Res<()>,
 ) -> Res<usize> {
-    let mut free: Vec<Vec<u8>> = (0..window).map(|_| vec![0x5au8; size]).collect();
+    let (spin, max) = (s.cfg.spin, s.max);
+    let mut free: Vec<Vec<u8>> = (0..window).map(|_| vec![0x5au8; buf_size]).collect();
     let mut posted = 0usize;
     let mut done = 0usize;
     let min = 2 * window;

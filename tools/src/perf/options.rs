@@ -38,6 +38,15 @@ pub enum WriteLat {
     Both,
 }
 
+/// The load on the machine during the run (`--load`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Load {
+    /// Nothing started by eta-perf.
+    Idle,
+    /// One core kept busy by an unrelated spinning process.
+    Busy,
+}
+
 /// eta-perf's options.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Args {
@@ -75,6 +84,12 @@ pub struct Args {
     pub write_lat: WriteLat,
     /// A missed target makes the exit status [`EXIT_MISSED`].
     pub check: bool,
+    /// Rounds per test (raw TCP and eta alternate within each).
+    pub rounds: usize,
+    /// Both ends in this process (one engine), not in two.
+    pub one_process: bool,
+    /// The load on the machine during the run.
+    pub load: Load,
 }
 
 /// Exit status when every test ran (and, with `--check`, every target was met).
@@ -92,13 +107,26 @@ eta-perf: raw TCP vs eta (DDP Send, RDMA Write, RDMA Read) on 127.0.0.1, one run
 
 USAGE: eta-perf [OPTIONS]
 
+Each test's server end runs in a second eta-perf process (spawned as
+`eta-perf --serve`), each end with its own engine, as deployed; the client end is
+this process. Each test runs --rounds times, raw TCP and eta alternating (the order
+flips every round); the tables give the median over the rounds, the spread (min-max)
+and the CPU cost: user + system seconds of all threads of both processes
+(getrusage) per 1,000 round trips (latency) or per GB (bandwidth).
+
   --quick              short run: sizes 1,64,16K,1M; CRC on; markers off and on;
-                       duration 20 s
+                       duration 20 s; one round
+  --rounds N           rounds per test (default 3; --quick: 1)
+  --one-process        both ends in this process (the server a thread; one engine)
+  --load idle|busy     busy: keep one core busy with an unrelated spinning process
+                       (sh -c 'while :; do :; done') for the whole run (default idle)
   --duration SECS      time budget of all latency/bandwidth tests together
                        (default 90; split evenly over the tests)
   --sizes LIST         message sizes, e.g. 1,64,1K,16K,64K,256K,1M,4M (the default)
-  --crc on|off|both    MPA CRC (default both; --quick: on)
-  --markers on|off|both  MPA markers, asked for by both ends (default both)
+  --crc on|off|both    MPA CRC (default both; --quick: on); also a list such as
+                       off,on (measured in that order)
+  --markers on|off|both  MPA markers, asked for by both ends (default both; a
+                       list too)
   --ops LIST           eta operations among send,write,read (default all three;
                        raw TCP always runs, as the baseline)
   --tests LIST         lat,bw (default both)
@@ -113,10 +141,12 @@ USAGE: eta-perf [OPTIONS]
                        before blocking on its eventfd (default 0: block at once,
                        as the raw TCP threads block in read)
   --csv PATH           also write CSV: transport,op,crc,markers,size,iters,
-                       lat_med_us,lat_p99_us,bw_MBps (one row per latency test and
-                       one per bandwidth test; the other test's columns are empty)
+                       lat_med_us,lat_p99_us,bw_MBps,round,round_trips,cpu_s,
+                       cpu_s_per_unit (one row per test and round; the other kind's
+                       columns are empty; the unit is 1,000 round trips or a GB)
   --idle N             also open N idle DDP connections (both ends in this
-                       process) and report the memory per connection
+                       process, whatever the mode) and report the memory per
+                       connection
   --no-bench           only the --idle measurement
   --check              a missed target makes the exit status 3
   -h, --help           this text
@@ -162,6 +192,9 @@ impl Args {
             app_spin: Duration::ZERO,
             write_lat: WriteLat::Poll,
             check: false,
+            rounds: if quick { 1 } else { 3 },
+            one_process: false,
+            load: Load::Idle,
         }
     }
 
@@ -179,8 +212,23 @@ impl Args {
 
     /// Applies one option (taking its value from `argv`).
     fn option(&mut self, flag: &str, argv: &mut Argv) -> Res<()> {
-        const ON_OFF: [(&str, &[bool]); 3] =
-            [("on", &[true]), ("off", &[false]), ("both", &[true, false])];
+        // on, off, both, or a list of them (`off,on`: in that order).
+        let on_off = |argv: &mut Argv| -> Res<Vec<bool>> {
+            let mut out = Vec::new();
+            for v in argv.list(flag, |v| match v {
+                "on" => Ok(vec![true]),
+                "off" => Ok(vec![false]),
+                "both" => Ok(vec![true, false]),
+                v => Err(format!("{flag}: expected on, off or both, got {v:?}")),
+            })? {
+                for b in v {
+                    if !out.contains(&b) {
+                        out.push(b);
+                    }
+                }
+            }
+            Ok(out)
+        };
         match flag {
             "--quick" => {}
             "--duration" => {
@@ -192,8 +240,8 @@ impl Args {
                     .ok_or("--duration: expected seconds > 0")?;
             }
             "--sizes" => self.sizes = argv.list(flag, parse_size)?,
-            "--crc" => self.crc = argv.choice(flag, &ON_OFF)?.to_vec(),
-            "--markers" => self.markers = argv.choice(flag, &ON_OFF)?.to_vec(),
+            "--crc" => self.crc = on_off(argv)?,
+            "--markers" => self.markers = on_off(argv)?,
             "--ops" => {
                 self.ops = argv.list(flag, |o| match o {
                     "send" => Ok(Op::Send),
@@ -234,6 +282,11 @@ impl Args {
             "--idle" => self.idle = Some(argv.positive(flag)?),
             "--no-bench" => self.bench = false,
             "--check" => self.check = true,
+            "--rounds" => self.rounds = argv.positive(flag)?,
+            "--one-process" => self.one_process = true,
+            "--load" => {
+                self.load = argv.choice(flag, &[("idle", Load::Idle), ("busy", Load::Busy)])?
+            }
             f => return Err(format!("unknown option {f:?} (try --help)")),
         }
         Ok(())
@@ -271,7 +324,9 @@ mod tests {
         assert_eq!(a.sizes, [2]);
         assert_eq!(a.crc, [true]);
         assert_eq!(a.duration, 20.0);
+        assert_eq!(a.rounds, 1);
         assert_eq!(parse(&[]).unwrap(), Args::defaults(false));
+        assert_eq!(Args::defaults(false).rounds, 3);
     }
 
     #[test]
@@ -305,6 +360,11 @@ mod tests {
             "9",
             "--no-bench",
             "--check",
+            "--rounds",
+            "5",
+            "--one-process",
+            "--load",
+            "busy",
         ])
         .unwrap();
         assert_eq!(a.duration, 1.5);
@@ -318,6 +378,9 @@ mod tests {
         assert_eq!(a.csv.as_deref(), Some("x.csv"));
         assert_eq!(a.idle, Some(9));
         assert!(!a.bench && a.check);
+        let l = parse(&["--crc", "off,on", "--markers", "on,both"]).unwrap();
+        assert_eq!((l.crc, l.markers), (vec![false, true], vec![true, false]));
+        assert_eq!((a.rounds, a.one_process, a.load), (5, true, Load::Busy));
     }
 
     #[test]
@@ -333,5 +396,7 @@ mod tests {
         assert!(e(&["--iters", "0"]).contains("positive"));
         assert!(e(&["--write-lat", "x"]).contains("expected poll, send or both"));
         assert!(e(&["--csv"]).contains("needs a value"));
+        assert!(e(&["--rounds", "0"]).contains("positive"));
+        assert!(e(&["--load", "x"]).contains("expected idle or busy"));
     }
 }

@@ -4,39 +4,58 @@ use std::process::ExitCode;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::ends::Ends;
 use super::eta::EtaCfg;
 use super::idle::idle_test;
+use super::load::{BUSY_LOOP, BusyLoad};
 use super::measure::{Row, onoff};
-use super::options::{Args, EXIT_FAILED, EXIT_MISSED, EXIT_OK, EXIT_USAGE, HELP, Op, WriteLat};
+use super::options::{
+    Args, EXIT_FAILED, EXIT_MISSED, EXIT_OK, EXIT_USAGE, HELP, Load, Op, WriteLat,
+};
 use super::report::{print_tables, write_csv};
+use super::spec::{Spec, Test};
+use super::stats::aggregate;
 use super::verdict::{Verdict, summary, targets};
-use super::{Res, read, send, tcp, write};
 
-/// One test: runs for the time budget given, gives its row.
-pub type Test = Box<dyn Fn(Duration) -> Res<Row>>;
+/// One test of the plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Planned {
+    /// The test's name in messages.
+    pub name: String,
+    /// What to run.
+    pub spec: Spec,
+    /// The round it belongs to (0 first).
+    pub round: usize,
+}
 
-/// The tests in running order: size by size, raw TCP first, then every eta
-/// configuration and operation at that size, so that slow drifts of the machine
-/// affect a ratio's two sides alike.
-pub fn plan(a: &Args) -> Vec<(String, Test)> {
-    let mut tests: Vec<(String, Test)> = Vec::new();
-    let (iters, msgs, window, spin) = (a.max_iters, a.max_msgs, a.window, a.app_spin);
+/// The tests in running order: size by size, and at each size `--rounds` rounds of
+/// raw TCP and every eta configuration and operation, raw TCP first in even rounds
+/// and last in odd ones, so that slow drifts of the machine affect a ratio's two
+/// sides alike.
+pub fn plan(a: &Args) -> Vec<Planned> {
+    let mut out = Vec::new();
+    let spin = a.app_spin;
     for &size in &a.sizes {
+        let spec = |test: Test, crc: bool, markers: bool| Spec {
+            test,
+            size,
+            window: a.window,
+            max: match test {
+                Test::TcpBw | Test::SendBw | Test::WriteBw | Test::ReadBw => a.max_msgs,
+                _ => a.max_iters,
+            },
+            cfg: EtaCfg { crc, markers, spin },
+        };
+        let mut tcp = Vec::new();
         if a.lat {
-            tests.push((
-                format!("tcp lat {size}"),
-                Box::new(move |cap| tcp::lat(size, cap, iters)),
-            ));
+            tcp.push((format!("tcp lat {size}"), spec(Test::TcpLat, false, false)));
         }
         if a.bw {
-            tests.push((
-                format!("tcp bw {size}"),
-                Box::new(move |cap| tcp::bw(size, cap, msgs)),
-            ));
+            tcp.push((format!("tcp bw {size}"), spec(Test::TcpBw, false, false)));
         }
+        let mut eta = Vec::new();
         for &crc in &a.crc {
             for &markers in &a.markers {
-                let cfg = EtaCfg { crc, markers, spin };
                 for &op in &a.ops {
                     let name = |k: &str| {
                         format!(
@@ -46,52 +65,58 @@ pub fn plan(a: &Args) -> Vec<(String, Test)> {
                             onoff(markers)
                         )
                     };
+                    let mut add = |k: &str, test| eta.push((name(k), spec(test, crc, markers)));
                     if a.lat {
                         let poll = a.write_lat != WriteLat::Send;
                         let send = a.write_lat != WriteLat::Poll;
                         match op {
-                            Op::Send => tests.push((
-                                name("lat"),
-                                Box::new(move |cap| send::lat(cfg, size, cap, iters)),
-                            )),
-                            Op::Write if poll => tests.push((
-                                name("lat(poll)"),
-                                Box::new(move |cap| write::lat_poll(cfg, size, cap, iters)),
-                            )),
+                            Op::Send => add("lat", Test::SendLat),
+                            Op::Write if poll => add("lat(poll)", Test::WriteLatPoll),
                             _ => {}
                         }
                         match op {
-                            Op::Write if send => tests.push((
-                                name("lat(+send)"),
-                                Box::new(move |cap| write::lat_send(cfg, size, cap, iters)),
-                            )),
-                            Op::Read => tests.push((
-                                name("lat"),
-                                Box::new(move |cap| read::lat(cfg, size, cap, iters)),
-                            )),
+                            Op::Write if send => add("lat(+send)", Test::WriteLatSend),
+                            Op::Read => add("lat", Test::ReadLat),
                             _ => {}
                         }
                     }
                     if a.bw {
-                        let f: Test = match op {
-                            Op::Send => Box::new(move |cap| send::bw(cfg, size, window, cap, msgs)),
-                            Op::Write => {
-                                Box::new(move |cap| write::bw(cfg, size, window, cap, msgs))
-                            }
-                            Op::Read => Box::new(move |cap| read::bw(cfg, size, window, cap, msgs)),
+                        let test = match op {
+                            Op::Send => Test::SendBw,
+                            Op::Write => Test::WriteBw,
+                            Op::Read => Test::ReadBw,
                         };
-                        tests.push((name("bw"), f));
+                        add("bw", test);
                     }
                 }
             }
         }
+        for round in 0..a.rounds {
+            let (first, then) = if round % 2 == 0 {
+                (&tcp, &eta)
+            } else {
+                (&eta, &tcp)
+            };
+            for (name, spec) in first.iter().chain(then) {
+                out.push(Planned {
+                    name: name.clone(),
+                    spec: *spec,
+                    round,
+                });
+            }
+        }
     }
-    tests
+    out
 }
+
 /// eta-perf: parses the process's arguments, runs, reports; see [`HELP`] for the
 /// exit statuses.
 pub fn main() -> ExitCode {
-    match Args::parse(std::env::args().skip(1).collect()) {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().is_some_and(|a| a == "--serve") {
+        return super::peer::serve();
+    }
+    match Args::parse(argv) {
         Ok(a) => ExitCode::from(run(&a)),
         Err(e) if e.is_empty() => {
             println!("{HELP}");
@@ -159,30 +184,62 @@ pub fn run(a: &Args) -> u8 {
     exit_status(failed, a.check, &verdicts)
 }
 
-/// Runs the latency and bandwidth tests, prints their tables and writes the CSV.
-/// Gives the rows and whether a test (or the CSV) failed.
+/// Runs the latency and bandwidth tests (under the load asked for), prints their
+/// tables and writes the CSV. Gives the rows (medians over the rounds) and whether
+/// a test (or the CSV) failed.
 fn bench(a: &Args) -> (Vec<Row>, bool) {
+    // Killed when dropped, on every way out of this function.
+    let load = match a.load {
+        Load::Idle => None,
+        Load::Busy => match BusyLoad::start() {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("eta-perf: {e}");
+                return (Vec::new(), true);
+            }
+        },
+    };
+    let mut ends = match Ends::new(a.one_process) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("eta-perf: {e}");
+            return (Vec::new(), true);
+        }
+    };
     let mut failed = false;
     let tests = plan(a);
     let cap = Duration::from_secs_f64(a.duration / tests.len().max(1) as f64);
+    println!();
+    println!("ends: {}", ends.describe());
+    match &load {
+        None => println!("load: idle (nothing started by eta-perf)"),
+        Some(l) => println!("load: busy (pid {}: sh -c '{BUSY_LOOP}')", l.pid()),
+    }
     println!(
-        "{} tests, about {:.0} ms each (--duration {} s)",
+        "{} tests ({} rounds), about {:.0} ms each (--duration {} s)",
         tests.len(),
+        a.rounds,
         cap.as_secs_f64() * 1e3,
         a.duration
     );
     let t0 = Instant::now();
     let mut rows = Vec::new();
-    for (name, test) in &tests {
-        match test(cap) {
-            Ok(r) => rows.push(r),
+    for t in &tests {
+        match ends.run(&t.spec, cap) {
+            Ok(r) => rows.push(Row {
+                round: t.round,
+                ..r
+            }),
             Err(e) => {
-                eprintln!("FAILED {name}: {e}");
+                eprintln!("FAILED {} (round {}): {e}", t.name, t.round + 1);
                 failed = true;
             }
         }
     }
-    print_tables(&rows);
+    drop(ends);
+    drop(load);
+    let aggs = aggregate(&rows);
+    print_tables(&aggs, a.rounds);
     println!();
     println!("all tests took {:.1} s", t0.elapsed().as_secs_f64());
     if let Some(path) = &a.csv {
@@ -194,7 +251,7 @@ fn bench(a: &Args) -> (Vec<Row>, bool) {
             }
         }
     }
-    (rows, failed)
+    (aggs.into_iter().map(|g| g.row).collect(), failed)
 }
 
 /// The exit status: [`EXIT_FAILED`] if a test failed, else [`EXIT_MISSED`] if
@@ -231,14 +288,40 @@ mod tests {
             crc: vec![true],
             markers: vec![false],
             write_lat: WriteLat::Both,
+            rounds: 1,
             ..Args::defaults(false)
         };
-        let names: Vec<String> = plan(&a).into_iter().map(|(n, _)| n).collect();
+        let names: Vec<String> = plan(&a).into_iter().map(|t| t.name).collect();
         assert_eq!(names.len(), 2 * (2 + 4 + 3));
         assert_eq!(names[0], "tcp lat 1");
         assert_eq!(names[1], "tcp bw 1");
         assert_eq!(names[2], "eta send lat 1 (crc on markers off)");
         assert!(names.contains(&"eta write lat(+send) 64 (crc on markers off)".into()));
         assert_eq!(names[9], "tcp lat 64");
+    }
+
+    #[test]
+    fn rounds_alternate_tcp_and_eta() {
+        let a = Args {
+            sizes: vec![64, 1 << 20],
+            crc: vec![true],
+            markers: vec![false],
+            ops: vec![Op::Send],
+            rounds: 3,
+            ..Args::defaults(false)
+        };
+        let p = plan(&a);
+        let at = |i: usize| (p[i].name.as_str(), p[i].round);
+        assert_eq!(p.len(), 2 * 3 * 4);
+        assert_eq!(at(0), ("tcp lat 64", 0));
+        assert_eq!(at(2), ("eta send lat 64 (crc on markers off)", 0));
+        assert_eq!(at(4), ("eta send lat 64 (crc on markers off)", 1));
+        assert_eq!(at(6), ("tcp lat 64", 1));
+        assert_eq!(at(8), ("tcp lat 64", 2));
+        assert_eq!(at(12), ("tcp lat 1048576", 0));
+        assert_eq!(p[13].spec.test, Test::TcpBw);
+        assert_eq!(p[13].spec.max, a.max_msgs);
+        assert_eq!(p[12].spec.max, a.max_iters);
+        assert!(p[14].spec.cfg.crc && !p[14].spec.cfg.markers);
     }
 }
