@@ -7,3 +7,4 @@ pub mod fault;
 pub mod perf;
 pub mod perftest;
 pub mod rdma_example;
+pub mod relay;
