@@ -210,7 +210,13 @@ mod tests {
                 mask: 0xff
             })
         );
-        for bad in ["resegment:0:4", "resegment:9:4", "corrupt:c2s:1:0", "reset:up:1", "x"] {
+        for bad in [
+            "resegment:0:4",
+            "resegment:9:4",
+            "corrupt:c2s:1:0",
+            "reset:up:1",
+            "x",
+        ] {
             assert!(bad.parse::<Fault>().is_err(), "{bad}");
         }
     }

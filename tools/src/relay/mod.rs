@@ -19,6 +19,8 @@ mod pump;
 mod rng;
 mod session;
 mod stats;
+#[cfg(test)]
+mod tests;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
@@ -162,7 +164,8 @@ fn accept_loop(
                 let index = accepted;
                 accepted += 1;
                 stats.lock().unwrap_or_else(|e| e.into_inner()).sessions += 1;
-                let (plan, stop, stats) = (Arc::clone(&plan), Arc::clone(&stop), Arc::clone(&stats));
+                let (plan, stop, stats) =
+                    (Arc::clone(&plan), Arc::clone(&stop), Arc::clone(&stats));
                 let spawned = thread::Builder::new()
                     .name(format!("fault-relay-{index}"))
                     .spawn(move || {
@@ -175,7 +178,9 @@ fn accept_loop(
                     Err(e) => eprintln!("eta-fault-relay: no thread for session {index}: {e}"),
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => thread::sleep(Duration::from_millis(2)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                thread::sleep(Duration::from_millis(2))
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
                 eprintln!("eta-fault-relay: accept: {e}");

@@ -6,7 +6,7 @@ use std::net::{Shutdown, TcpStream};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use eta_mpa::{FrameKind, ReadProgress, StartupReader};
+use eta_mpa::{FrameKind, MpaError, ReadProgress, StartupReader};
 
 use super::Plan;
 use super::fault::{Direction, Fault};
@@ -123,6 +123,12 @@ impl<'a> Pump<'a> {
             Ok(ReadProgress::Complete { consumed }) => {
                 self.startup = None;
                 consumed
+            }
+            Err(MpaError::TrailingBytes(n)) => {
+                // A whole Request with octets after it (a peer that does not wait
+                // for the Reply): the frame ends where they begin.
+                self.startup = None;
+                data.len() - n
             }
             Err(_) => {
                 // Not MPA (or malformed): offsets count from here.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::fault::Direction;
 use super::pump::Pump;
 use super::stats::{End, Stats};
-use super::{Plan, POLL};
+use super::{POLL, Plan};
 
 /// What both pumps of a session share: the reason the session was aborted, if it
 /// was, the relay's stop flag and the deadline.
@@ -120,7 +120,10 @@ pub(super) fn run(
                 eprintln!("eta-fault-relay: session {index}: connecting to {target}: {e}");
             }
             linger_zero(client.as_raw_fd());
-            stats.lock().unwrap_or_else(|e| e.into_inner()).connect_failures += 1;
+            stats
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .connect_failures += 1;
             return;
         }
     };
@@ -141,7 +144,14 @@ pub(super) fn run(
     thread::scope(|s| {
         let ends = (&client, &server, &shared);
         s.spawn(move || Pump::new(Direction::ToServer, ends, plan, index, stats).run());
-        Pump::new(Direction::ToClient, (&server, &client, &shared), plan, index, stats).run();
+        Pump::new(
+            Direction::ToClient,
+            (&server, &client, &shared),
+            plan,
+            index,
+            stats,
+        )
+        .run();
     });
     // Both pumps stopped: the sockets close here (an RST each way if aborted).
     drop((client, server));
