@@ -418,7 +418,7 @@ fn corrupt_octet_with_crc_while_the_sender_keeps_sending() {
 /// `ConnectionLost(ConnectionReset)`, not the peer's `Terminated(Llp(CrcError))`.
 /// RFC 5040 §5.4 wants a graceful close after a Terminate (drain, then FIN).
 #[test]
-#[ignore = "engine: the Terminate after a CRC error is lost to an RST when the peer is still sending (see docs/testing.md, Faults on the path)"]
+#[ignore = "engine: the Terminate after a CRC error is usually lost to an RST when the peer is still sending (see docs/testing.md, Faults on the path)"]
 fn crc_terminate_reaches_a_busy_sender() {
     let f = Fault::Corrupt {
         direction: Direction::ToServer,

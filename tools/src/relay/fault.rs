@@ -82,8 +82,8 @@ pub enum Fault {
 }
 
 /// The command-line forms of [`Fault`], for help texts.
-pub const FAULT_HELP: &str = "\
-  resegment:MIN:MAX          segments of MIN..MAX octets (log-uniform), e.g. resegment:1:65536
+pub const FAULT_HELP: &str =
+    "  resegment:MIN:MAX          segments of MIN..MAX octets (log-uniform), e.g. resegment:1:65536
   delay:MS                   wait 0..MS ms (seeded) before each segment
   stall:OFFSET:MS            in each direction, forward nothing for MS ms after OFFSET octets
   corrupt:DIR:OFFSET[:MASK]  XOR the octet at OFFSET with MASK (default 0xff)
@@ -155,7 +155,7 @@ impl FromStr for Fault {
                 direction: direction(dir)?,
                 after_octets: number(at, "OFFSET")?,
             },
-            _ => return Err(format!("unknown fault {s:?}; the forms are:\n{FAULT_HELP}")),
+            _ => return Err(format!("unknown fault {s:?} (the forms are in --help)")),
         };
         Ok(fault)
     }
