@@ -32,6 +32,8 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
 fn relayed(faults: Vec<Fault>, seed: u64, opts: Options) -> (Relay, Connection, Connection) {
     let listener = Listener::bind("127.0.0.1:0", opts.clone()).unwrap();
     let target: SocketAddr = listener.local_addr().unwrap();
+    // The relay's deadline is past the tests' bound: a hang fails the test, it is
+    // not cut short by the relay.
     let plan = Plan {
         faults,
         seed,
@@ -356,31 +358,30 @@ const CRC_ERROR: TerminateReason = TerminateReason::Llp(LlpError::CrcError);
 /// (ECONNRESET). The sender here sends nothing after the damaged message.
 #[test]
 fn corrupt_octet_with_crc_draws_a_crc_terminate() {
-    // The first Send's FPDU is 1024 octets after the 20-octet RTR: a DDP header
-    // octet (the MSN), a payload octet, a CRC octet; and an octet of the RTR.
+    // The first Send's FPDU is 1024 octets after the client's 20-octet RTR: a DDP
+    // header octet (the MSN), a payload octet, a CRC octet; an octet of the RTR; and
+    // a payload octet of the server's first Send (the server sends no RTR).
     let cases = [
-        (1, RTR + 2 + 13),
-        (2, RTR + SEND_HDR + 517),
-        (3, RTR + 1022),
-        (4, 9),
+        (1, false, RTR + 2 + 13),
+        (2, false, RTR + SEND_HDR + 517),
+        (3, false, RTR + 1022),
+        (4, false, 9),
+        (5, true, SEND_HDR + 999),
     ];
-    for (seed, at) in cases {
+    for (seed, server_sends, at) in cases {
         let mask = (eta_tools::relay::SplitMix64::new(seed).range(1, 255)) as u8;
+        let direction = sending(server_sends);
         let f = Fault::Corrupt {
-            direction: Direction::ToServer,
+            direction,
             at_octet: at,
             mask,
         };
         let what = format!("{f}");
-        let case = Case::run(vec![f], seed, true, false, &[1000]);
-        assert_eq!(case.relay.stats().to_server.corrupted, 1, "{what}");
-        assert_failed(&case.b, is_protocol(CRC_ERROR), &[libc::EPROTO], &what);
-        assert_failed(
-            &case.a,
-            is_terminated(CRC_ERROR),
-            &[libc::ECONNRESET],
-            &what,
-        );
+        let case = Case::run(vec![f], seed, true, server_sends, &[1000]);
+        let (tx, rx) = case.ends(server_sends);
+        assert_eq!(case.relay.stats().dir(direction).corrupted, 1, "{what}");
+        assert_failed(rx, is_protocol(CRC_ERROR), &[libc::EPROTO], &what);
+        assert_failed(tx, is_terminated(CRC_ERROR), &[libc::ECONNRESET], &what);
         all_recvs_flushed(&case.receiver, &what);
         all_recvs_flushed(&case.sender, &what);
     }
@@ -510,33 +511,47 @@ const MID_FPDU_S2C: [(u64, u64); 3] = [(4, 5000), (5, 70_001), (6, 300_007)];
 /// `truncated_stream_fails_the_sender_too`).
 #[test]
 fn truncated_stream_fails_the_receiver() {
+    let fault = |direction, after_octets| Fault::Truncate {
+        direction,
+        after_octets,
+    };
+    each_mid_fpdu(fault, |case, server_sends, direction, at, what| {
+        let (tx, rx) = case.ends(server_sends);
+        let lost =
+            |e: &Error| matches!(e, Error::ConnectionLost(std::io::ErrorKind::UnexpectedEof));
+        assert_failed(rx, lost, &[libc::ECONNRESET], what);
+        delivered_intact_then_flushed(&case.receiver, what);
+        all_recvs_flushed(&case.sender, what);
+        assert_ne!(tx.state(), ConnState::Open, "{what}");
+        let st = case.relay.stats();
+        let d = st.dir(direction);
+        assert_eq!((d.octets, d.truncated), (at, 1), "{what}");
+    });
+}
+
+/// Runs `fault(direction, offset)` at each mid-FPDU offset of each direction (the
+/// sender sends 1000 octets, then 1 MiB) and hands each case to `check` with the
+/// sender's role, the direction, the offset and the fault's name.
+fn each_mid_fpdu(
+    fault: fn(Direction, u64) -> Fault,
+    check: impl Fn(&Case, bool, Direction, u64, &str),
+) {
     for (server_sends, offsets) in [(false, MID_FPDU), (true, MID_FPDU_S2C)] {
         for (seed, at) in offsets {
-            let direction = if server_sends {
-                Direction::ToClient
-            } else {
-                Direction::ToServer
-            };
-            let f = Fault::Truncate {
-                direction,
-                after_octets: at,
-            };
-            let what = format!("{f}");
+            let direction = sending(server_sends);
+            let f = fault(direction, at);
             let case = Case::run(vec![f], seed, true, server_sends, &[1000, MIB]);
-            let (tx, rx) = case.ends(server_sends);
-            let lost =
-                |e: &Error| matches!(e, Error::ConnectionLost(std::io::ErrorKind::UnexpectedEof));
-            assert_failed(rx, lost, &[libc::ECONNRESET], &what);
-            delivered_intact_then_flushed(&case.receiver, &what);
-            all_recvs_flushed(&case.sender, &what);
-            assert_ne!(tx.state(), ConnState::Open, "{what}");
-            let st = case.relay.stats();
-            assert_eq!(
-                (st.dir(direction).octets, st.dir(direction).truncated),
-                (at, 1),
-                "{what}"
-            );
+            check(&case, server_sends, direction, at, &f.to_string());
         }
+    }
+}
+
+/// The direction the sender's messages take.
+fn sending(server_sends: bool) -> Direction {
+    if server_sends {
+        Direction::ToClient
+    } else {
+        Direction::ToServer
     }
 }
 
@@ -568,31 +583,19 @@ fn truncated_stream_fails_the_sender_too() {
 /// is flushed; nothing hangs.
 #[test]
 fn reset_mid_fpdu_fails_both_ends() {
-    for (server_sends, offsets) in [(false, MID_FPDU), (true, MID_FPDU_S2C)] {
-        for (seed, at) in offsets {
-            let direction = if server_sends {
-                Direction::ToClient
-            } else {
-                Direction::ToServer
-            };
-            let f = Fault::Reset {
-                direction,
-                after_octets: at,
-            };
-            let what = format!("{f}");
-            let case = Case::run(vec![f], seed, true, server_sends, &[1000, MIB]);
-            let (tx, rx) = case.ends(server_sends);
-            assert_failed(rx, is_lost, &[libc::ECONNRESET, libc::EPIPE], &what);
-            assert_failed(tx, is_lost, &[libc::ECONNRESET, libc::EPIPE], &what);
-            delivered_intact_then_flushed(&case.receiver, &what);
-            all_recvs_flushed(&case.sender, &what);
-            let st = case.relay.stats();
-            assert_eq!(st.dir(direction).octets, at, "{what}");
-            assert_eq!(
-                (st.to_server.end, st.to_client.end),
-                (End::Reset, End::Reset),
-                "{what}"
-            );
-        }
-    }
+    let fault = |direction, after_octets| Fault::Reset {
+        direction,
+        after_octets,
+    };
+    each_mid_fpdu(fault, |case, server_sends, direction, at, what| {
+        let (tx, rx) = case.ends(server_sends);
+        assert_failed(rx, is_lost, &[libc::ECONNRESET, libc::EPIPE], what);
+        assert_failed(tx, is_lost, &[libc::ECONNRESET, libc::EPIPE], what);
+        delivered_intact_then_flushed(&case.receiver, what);
+        all_recvs_flushed(&case.sender, what);
+        let st = case.relay.stats();
+        assert_eq!(st.dir(direction).octets, at, "{what}");
+        let ends = (st.to_server.end, st.to_client.end);
+        assert_eq!(ends, (End::Reset, End::Reset), "{what}");
+    });
 }
