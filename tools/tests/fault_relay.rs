@@ -413,13 +413,12 @@ fn corrupt_octet_with_crc_while_the_sender_keeps_sending() {
     }
 }
 
-/// FINDING (engine): the receiver of a bad CRC sends its Terminate, then closes
-/// its socket with the sender's later octets unread, so the kernel sends an RST
-/// that overtakes the Terminate at the sender: the sender reports
-/// `ConnectionLost(ConnectionReset)`, not the peer's `Terminated(Llp(CrcError))`.
-/// RFC 5040 §5.4 wants a graceful close after a Terminate (drain, then FIN).
+/// A bad CRC while the sender is still sending: the receiver terminates and
+/// closes with the sender's later octets unread, so its kernel answers them with an
+/// RST and the sender's next write fails. The sender reads what is already in its
+/// socket before it declares the connection lost, so it reports the peer's
+/// Terminate, not the reset (RFC 5040 §5.4: the Terminate must be delivered).
 #[test]
-#[ignore = "engine: the Terminate after a CRC error is usually lost to an RST when the peer is still sending (see docs/testing.md, Faults on the path)"]
 fn crc_terminate_reaches_a_busy_sender() {
     let f = Fault::Corrupt {
         direction: Direction::ToServer,
@@ -555,14 +554,11 @@ fn sending(server_sends: bool) -> Direction {
     }
 }
 
-/// FINDING (engine): after a FIN in the middle of an FPDU the receiver fails but
-/// tells the sender nothing: it closes with a FIN, which reaches the sender between
-/// messages, so the sender ends `Closed` with no error although its last messages
-/// were lost. Its write half still works: a Terminate for LLP layer, MPA error
-/// code 1 ("TCP connection closed, terminated or lost", RFC 5044 §8) before the
-/// FIN would give the sender a clear error.
+/// A FIN in the middle of an FPDU: the receiver fails, and since the sender may
+/// still read (a half-close), tells it with the LLP Terminate "TCP connection
+/// closed, terminated or lost" (RFC 5044 §8, MPA error code 1) before its own FIN,
+/// so the sender fails too instead of taking the FIN for a graceful close.
 #[test]
-#[ignore = "engine: a FIN mid-FPDU fails the receiver only; the sender sees a graceful close (see docs/testing.md, Faults on the path)"]
 fn truncated_stream_fails_the_sender_too() {
     let f = Fault::Truncate {
         direction: Direction::ToServer,

@@ -2,6 +2,7 @@
 //! the core's events and completions reach the application.
 
 use std::collections::VecDeque;
+use std::io;
 use std::net::TcpStream;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
@@ -54,6 +55,10 @@ pub(super) struct Conn {
     /// For each Send, Write and Read in the core's send queue, in order: the length
     /// of a quiet Send (a `write()` copy, no completion for the program), or None.
     pub sq_quiet: VecDeque<Option<usize>>,
+    /// A write failed with this error: before the connection is declared lost,
+    /// what the peer sent is read, since it may hold the Terminate that explains
+    /// the failure ([`Conn::salvage`]).
+    pub write_broken: Option<io::ErrorKind>,
 }
 
 impl Conn {
@@ -98,6 +103,7 @@ impl Conn {
             readable: true,
             graveyard: Vec::new(),
             sq_quiet: VecDeque::new(),
+            write_broken: None,
         };
         // Octets that arrived with the Reply go through the deframer first.
         c.drain_stash();

@@ -203,6 +203,7 @@ impl Worker {
             progress |= c.receive(buf);
             progress |= c.pump();
             progress |= c.transmit();
+            c.salvage(buf);
             progress |= c.report();
             any |= progress;
             if !progress {

@@ -5,7 +5,7 @@
 use std::io;
 use std::sync::atomic::Ordering;
 
-use eta_ddp_core::RxVerdict;
+use eta_ddp_core::{LlpError, RxVerdict};
 use eta_mpa::Event;
 
 use super::conn::Conn;
@@ -96,7 +96,15 @@ impl Conn {
                 self.shared.set_state(ConnState::Closing);
             }
         } else {
-            self.lost(io::ErrorKind::UnexpectedEof);
+            // The stream ended inside an FPDU (cut short on the path, or the peer's
+            // FIN in the middle of a message). The peer may still be reading (a
+            // half-close): tell it with the LLP Terminate "TCP connection closed,
+            // terminated or lost" (RFC 5044 §8) before our FIN, so that it fails
+            // too instead of taking our FIN for a graceful close.
+            self.shared
+                .fail(Error::ConnectionLost(io::ErrorKind::UnexpectedEof));
+            self.core.mpa_error(LlpError::ConnectionLost);
+            self.report();
         }
     }
 

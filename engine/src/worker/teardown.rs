@@ -14,8 +14,11 @@ use crate::error::Error;
 use crate::handoff::{ConnShared, ConnState, Wr, free_region};
 
 impl Conn {
-    /// The TCP connection is gone: flush everything with error completions.
+    /// The TCP connection is gone: flush everything with error completions. Events
+    /// the core already has (a Terminate the peer sent before it left) are
+    /// reported first, so they, not the lost connection, name the failure.
     pub fn lost(&mut self, kind: io::ErrorKind) {
+        self.report();
         if !self.life.failed() {
             self.shared.fail(Error::ConnectionLost(kind));
         }
@@ -23,6 +26,19 @@ impl Conn {
         self.tx.abandon();
         self.core.transport_closed();
         self.report();
+    }
+
+    /// A write failed (`write_broken`): reads what the peer sent before it left,
+    /// which may be a Terminate (a peer that terminates and closes makes our next
+    /// write fail with a reset), then declares the connection lost unless that
+    /// already ended it.
+    pub fn salvage(&mut self, buf: &mut [u8]) {
+        let Some(kind) = self.write_broken.take() else {
+            return;
+        };
+        self.readable = true;
+        self.receive(buf);
+        self.lost(kind);
     }
 
     /// Fails the connection with `e` (recorded first) and flushes everything.

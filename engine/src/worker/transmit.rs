@@ -28,7 +28,9 @@ impl Conn {
                     Ok(0) => break,
                     Ok(_) => any = true,
                     Err(e) => {
-                        self.lost(e.kind());
+                        // The peer may have sent a Terminate and closed: its
+                        // Terminate, still in our socket, says why (`salvage`).
+                        self.write_broken = Some(e.kind());
                         return true;
                     }
                 }

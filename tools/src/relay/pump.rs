@@ -269,7 +269,12 @@ impl<'a> Pump<'a> {
                 Ok(0) => return Err(self.shared.abort(End::PeerReset)),
                 Ok(n) => seg = &seg[n..],
                 Err(e) if transient(&e) => {}
-                Err(_) => return Err(self.shared.abort(End::PeerReset)),
+                // The destination reset its connection. Only this direction
+                // stops: the other one still reads what the destination sent
+                // before its reset (a Terminate, say), forwards it, and then ends
+                // the session with its own read error, so the order of data and
+                // reset is kept as on a direct connection.
+                Err(_) => return Err(End::PeerReset),
             }
         }
         Ok(())
