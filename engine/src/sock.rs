@@ -29,7 +29,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -115,6 +115,25 @@ impl Inbox {
         }
     }
 
+    /// Whether no message (or part of one) is held.
+    pub fn is_empty(&self) -> bool {
+        self.msgs.is_empty()
+    }
+
+    /// Puts octets a lending reader gave up back as the front message's first part
+    /// (the inbox is empty: a lend is filled only then).
+    pub fn unread(&mut self, bytes: &[u8]) {
+        debug_assert!(self.msgs.is_empty());
+        let mut data = VecDeque::with_capacity(bytes.len() + self.data.len());
+        data.extend(bytes);
+        data.append(&mut self.data);
+        self.data = data;
+        self.msgs.push_front(Meta {
+            present: bytes.len(),
+            complete: false,
+        });
+    }
+
     /// Whether the program should see the socket readable.
     pub fn ready(&self) -> bool {
         self.complete > 0 || (self.room() == 0 && !self.msgs.is_empty())
@@ -167,6 +186,8 @@ impl Inbox {
 #[derive(Debug)]
 pub(crate) struct SockState {
     pub inbox: Inbox,
+    /// A blocked `read()`'s buffers, lent to the engine.
+    pub lend: Option<crate::zero_copy::Lend>,
     readable: bool,
     writable: bool,
     over: bool,
@@ -204,6 +225,7 @@ impl Readiness {
             engine,
             state: Mutex::new(SockState {
                 inbox: Inbox::default(),
+                lend: None,
                 readable: false,
                 writable: true,
                 over: false,
@@ -329,6 +351,15 @@ impl Readiness {
     /// `Interrupted` when a signal arrived.
     pub fn wait(app: RawFd, events: libc::c_short, timeout: Option<Duration>) -> io::Result<bool> {
         Ok(sys::poll_one(app, events, timeout)? != 0)
+    }
+
+    /// A direct `write()`'s Send ended: the engine no longer needs its buffer. Sets
+    /// `done` and wakes the writer, under the state lock (so the writer, which looks
+    /// at `done` under it before it sleeps, cannot miss the wake-up).
+    pub(crate) fn send_done(&self, done: &AtomicBool) {
+        let mut st = self.lock();
+        done.store(true, Ordering::Release);
+        self.wake_sleepers(&mut st);
     }
 
     /// Releases a write budget of `n` octets (a copied message was sent).

@@ -17,7 +17,7 @@ use super::life::Life;
 use super::rtr_hold::RtrHold;
 use crate::cq::Completion;
 use crate::error::Error;
-use crate::handoff::{ConnShared, NewConn, Notify, Wr};
+use crate::handoff::{ConnShared, NewConn, Notify, QuietSend, Wr};
 use crate::sys;
 use crate::tx::Tx;
 
@@ -51,9 +51,9 @@ pub(super) struct Conn {
     /// Regions deregistered, freed once the FPDU count in flight passes the mark
     /// (then the waiter, if any, is told).
     pub graveyard: Vec<(u64, Stag, Option<Arc<Notify>>)>,
-    /// For each Send, Write and Read in the core's send queue, in order: the length
-    /// of a quiet Send (a `write()` copy, no completion for the program), or None.
-    pub sq_quiet: VecDeque<Option<usize>>,
+    /// For each Send, Write and Read in the core's send queue, in order: what a
+    /// quiet Send (a `write()`, no completion for the program) releases, or None.
+    pub sq_quiet: VecDeque<Option<QuietSend>>,
 }
 
 impl Conn {

@@ -1,0 +1,220 @@
+//! Socket mode without the user-space copies (docs/architecture.md, "Socket mode"):
+//!
+//! - a blocking `read()` that finds nothing to return lends its buffers ([`Lend`]):
+//!   the engine places the next message straight from the core's receive pool into
+//!   them, instead of into the inbox from which the reader would copy again;
+//! - a blocking `write()` of at least [`DIRECT_SEND_MIN`] octets is sent from the
+//!   caller's buffer itself (no copy); the call returns when the engine no longer
+//!   needs the buffer (the Send completed: the kernel took every octet).
+//!
+//! Small, non-blocking and time-limited calls, and `MSG_PEEK`, keep the copy path.
+
+use std::sync::Arc;
+use std::sync::MutexGuard;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use eta_ddp_core::{LocalBuffer, PostError, SendOptions};
+
+use crate::api::Connection;
+use crate::handoff::{ConnState, Payload, Work};
+use crate::sock::{Readiness, SockState};
+use crate::stream::{Received, SockError, woke};
+
+/// TEMPORARY A/B switch (ETA_ZC=0 none, 1 read, 2 write, 3 both).
+pub(crate) fn zc(bit: u8) -> bool {
+    static V: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
+    *V.get_or_init(|| std::env::var("ETA_ZC").ok().and_then(|v| v.parse().ok()).unwrap_or(3)) & bit != 0
+}
+
+/// Shortest blocking `write()` sent from the caller's buffer; shorter ones are
+/// copied (a copy is cheaper than the wait for the engine's completion).
+pub const DIRECT_SEND_MIN: usize = 64 * 1024;
+
+/// The buffers of a blocked `read()`, lent to the engine so that it places the next
+/// message straight into them instead of into the inbox (one copy fewer, see
+/// docs/architecture.md, "Socket mode").
+///
+/// The invariant that makes lending safe: the engine writes into lent memory only
+/// while it holds the state lock and the lend is in [`SockState::lend`] and not
+/// [`done`](Self::done). The reader takes the lend out under the same lock before
+/// it returns, whatever ends its wait; from then on the engine cannot reach the
+/// memory. A lend is filled only while the inbox is empty, so messages keep their
+/// order whichever way they take.
+#[derive(Debug)]
+pub(crate) struct Lend {
+    /// The caller's buffers (pointer, length), in order.
+    bufs: Vec<(*mut u8, usize)>,
+    /// Their total length.
+    cap: usize,
+    /// Octets placed so far (the first octets of the front message).
+    pub got: usize,
+    /// The placed octets end the message.
+    pub eom: bool,
+}
+
+// SAFETY: the pointers are dereferenced only under the state lock by the engine
+// thread, while the lending reader is blocked in its call (see the invariant above);
+// moving the description between threads moves no access.
+unsafe impl Send for Lend {}
+
+impl Lend {
+    /// Lends `bufs` (a reader about to sleep; only [`Connection::recv_lent`] makes
+    /// one, and it upholds the invariant above).
+    fn new(bufs: &mut [&mut [u8]]) -> Self {
+        let bufs: Vec<_> = bufs
+            .iter_mut()
+            .filter(|b| !b.is_empty())
+            .map(|b| (b.as_mut_ptr(), b.len()))
+            .collect();
+        let cap = bufs.iter().map(|b| b.1).sum();
+        Self {
+            bufs,
+            cap,
+            got: 0,
+            eom: false,
+        }
+    }
+
+    /// The read can return: the message ended or the buffers are full.
+    pub fn done(&self) -> bool {
+        self.eom || self.got >= self.cap
+    }
+
+    /// Engine side: places octets of the front message with `read` (a slice of the
+    /// buffers, answering octets written and whether they end the message), up to
+    /// the end of the message or of the buffers. Returns whether it placed any.
+    /// Reaching a `Lend` at all takes `&mut` through the state lock, and a lend in
+    /// the state has a reader blocked in [`Connection::recv_lent`] behind it (the
+    /// invariant above), so the buffers are valid and no one else touches them.
+    pub fn fill(&mut self, mut read: impl FnMut(&mut [u8]) -> Option<(usize, bool)>) -> bool {
+        let mut any = false;
+        while !self.done() {
+            let mut skip = self.got;
+            let Some(&(ptr, len)) = self.bufs.iter().find(|b| {
+                if skip < b.1 {
+                    true
+                } else {
+                    skip -= b.1;
+                    false
+                }
+            }) else {
+                break;
+            };
+            // SAFETY: within the reader's buffer (skip < len), valid and touched by
+            // no one else while the lend is in the state (the invariant above).
+            let dst = unsafe { std::slice::from_raw_parts_mut(ptr.add(skip), len - skip) };
+            let Some((n, eom)) = read(dst) else {
+                break;
+            };
+            any = true;
+            self.got += n;
+            self.eom = eom;
+            if n == 0 && !eom {
+                break;
+            }
+        }
+        any
+    }
+
+    /// The placed octets, for a reader that gives up before the lend is done: they
+    /// go back to the front of the inbox so that nothing is taken.
+    pub fn placed(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.got);
+        let mut left = self.got;
+        for &(ptr, len) in &self.bufs {
+            let k = left.min(len);
+            // SAFETY: the reader's own buffers, which it still lends (it calls this
+            // under the state lock before it returns); `k` octets were placed.
+            out.extend_from_slice(unsafe { std::slice::from_raw_parts(ptr, k) });
+            left -= k;
+        }
+        out
+    }
+}
+
+impl Connection {
+    /// A blocking `read()` that found nothing ready (`st` held, the inbox empty):
+    /// lends `bufs` and sleeps until the engine filled the lend (the whole message,
+    /// or the buffers), the wait ends, or the connection is over. Whatever ends the
+    /// wait, the lend is taken back under the state lock before this returns (the
+    /// invariant on [`Lend`]). A wait ended by a signal or the time-out with part of
+    /// a message placed puts those octets back at the front of the inbox, so that
+    /// nothing is taken by an interrupted call. `None`: look again by the copy path
+    /// (the connection is over, or a message went to the inbox meanwhile).
+    pub(crate) fn recv_lent<'a>(
+        &self,
+        r: &'a Readiness,
+        mut st: MutexGuard<'a, SockState>,
+        app: std::os::fd::RawFd,
+        bufs: &mut [&mut [u8]],
+        deadline: Option<Instant>,
+    ) -> Option<Result<Received, SockError>> {
+        let want: usize = bufs.iter().map(|b| b.len()).sum();
+        st.lend = Some(Lend::new(bufs));
+        loop {
+            let slept = r.sleep(st, deadline);
+            st = r.lock();
+            let lend = st.lend.take()?;
+            if lend.done() {
+                let readable = self.shared().sock_readable(&st);
+                r.set_readable(&mut st, readable, Some(app));
+                return Some(Ok(Received {
+                    len: lend.got,
+                    end_of_message: lend.eom,
+                }));
+            }
+            let over = matches!(self.state(), ConnState::Failed | ConnState::Closed)
+                || Readiness::eof(&st);
+            let inbox_first = lend.got == 0 && st.inbox.ready_for(want);
+            if slept.is_err() || over || inbox_first {
+                if lend.got > 0 {
+                    st.inbox.unread(&lend.placed());
+                }
+                drop(st);
+                return match slept {
+                    Err(e) => Some(Err(woke(e, || self.ended()))),
+                    Ok(()) => None,
+                };
+            }
+            st.lend = Some(lend);
+        }
+    }
+
+    /// Sends `part` as one Send message from the caller's memory, and waits until
+    /// the engine no longer needs it (its completion, or its flush if the
+    /// connection ends first). The wait cannot be cut short: once posted, the
+    /// message is committed to the wire, so the call must return its full length
+    /// and must not return while the engine may still read the buffer. A signal
+    /// handler runs during the wait and the wait goes on (the call then returns
+    /// the full length, as a `write()` that completed before the signal would).
+    pub(crate) fn post_direct(
+        &self,
+        r: &Readiness,
+        part: &[u8],
+        opts: SendOptions,
+    ) -> Result<(), PostError> {
+        let done = Arc::new(AtomicBool::new(false));
+        // SAFETY: `part` stays valid and unchanged until the engine no longer needs
+        // it: this function returns only after `done` is set (by the Send's
+        // completion or flush, see `ConnShared::deliver`), or when the post failed
+        // (then the engine never saw the request).
+        let buf = Payload::Raw(unsafe { LocalBuffer::from_raw(part.as_ptr(), part.len()) });
+        self.post(Work::Send {
+            wr_id: 0,
+            buf,
+            opts,
+            quiet: true,
+            done: Some(Arc::clone(&done)),
+        })?;
+        loop {
+            let st = r.lock();
+            if done.load(Ordering::Acquire) {
+                return Ok(());
+            }
+            // A signal ends the futex wait with EINTR after its handler ran; a
+            // time-out is never given. Either way: look again.
+            let _ = r.sleep(st, None);
+        }
+    }
+}
