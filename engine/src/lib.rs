@@ -90,5 +90,5 @@ pub use handoff::ConnState;
 pub use listener::Listener;
 pub use region::{MemoryRegion, RemoteRegion};
 pub use sock::{INBOX_BYTES, Readiness, SEND_BUDGET};
-pub use zero_copy::DIRECT_SEND_MIN;
 pub use stream::{Block, Received, SockError};
+pub use zero_copy::DIRECT_SEND_MIN;

@@ -177,7 +177,12 @@ impl Connection {
             }
             // Nothing held: lend the buffers, so that the engine places the next
             // message straight into them (one reader at a time lends).
-            if crate::zero_copy::zc(1) && !peek && want > 0 && st.inbox.is_empty() && st.lend.is_none() {
+            if crate::zero_copy::zc(1)
+                && !peek
+                && want > 0
+                && st.inbox.is_empty()
+                && st.lend.is_none()
+            {
                 match self.recv_lent(r, st, app, bufs, deadline) {
                     Some(done) => return done,
                     None => continue,
@@ -216,7 +221,11 @@ impl Connection {
         }
         let deadline = block.deadline();
         let direct = match parts {
-            [_] => crate::zero_copy::zc(2) && block == Block::Forever && len >= crate::zero_copy::DIRECT_SEND_MIN,
+            [_] => {
+                crate::zero_copy::zc(2)
+                    && block == Block::Forever
+                    && len >= crate::zero_copy::DIRECT_SEND_MIN
+            }
             _ => false,
         };
         loop {

@@ -24,7 +24,13 @@ use crate::stream::{Received, SockError, woke};
 /// TEMPORARY A/B switch (ETA_ZC=0 none, 1 read, 2 write, 3 both).
 pub(crate) fn zc(bit: u8) -> bool {
     static V: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
-    *V.get_or_init(|| std::env::var("ETA_ZC").ok().and_then(|v| v.parse().ok()).unwrap_or(3)) & bit != 0
+    *V.get_or_init(|| {
+        std::env::var("ETA_ZC")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(3)
+    }) & bit
+        != 0
 }
 
 /// Shortest blocking `write()` sent from the caller's buffer; shorter ones are
@@ -169,6 +175,9 @@ impl Connection {
             let inbox_first = lend.got == 0 && st.inbox.ready_for(want);
             if slept.is_err() || over || inbox_first {
                 if lend.got > 0 {
+                    if std::env::var_os("ETA_ZC_DEBUG").is_some() {
+                        eprintln!("unread {}", lend.got);
+                    }
                     st.inbox.unread(&lend.placed());
                 }
                 drop(st);
