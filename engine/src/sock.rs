@@ -48,6 +48,9 @@ pub const SEND_BUDGET: usize = 4 << 20;
 struct Meta {
     /// Octets of the message present in `data`.
     present: usize,
+    /// The last of them were placed straight into a lent buffer whose reader gave
+    /// up before their FPDU was verified: not readable until it is.
+    unverified: usize,
     /// The message's last octet has arrived.
     complete: bool,
 }
@@ -93,6 +96,7 @@ impl Inbox {
             Some(m) if !m.complete => m.present += n,
             _ => self.msgs.push_back(Meta {
                 present: n,
+                unverified: 0,
                 complete: false,
             }),
         }
@@ -110,7 +114,10 @@ impl Inbox {
     /// is returned in parts).
     pub fn ready_for(&self, want: usize) -> bool {
         match self.msgs.front() {
-            Some(m) => m.complete || m.present >= want.max(1) || self.room() == 0,
+            Some(m) => {
+                let ready = m.present - m.unverified;
+                m.complete || ready >= want.max(1) || (self.room() == 0 && ready > 0)
+            }
             None => false,
         }
     }
@@ -120,9 +127,33 @@ impl Inbox {
         self.msgs.is_empty()
     }
 
+    /// Takes the front message out whole if it is the only one and has not all
+    /// arrived (a reader about to lend its buffers for the rest): copies its
+    /// present octets into `bufs` (which hold at least as many) and returns how
+    /// many; `None` (nothing taken) otherwise.
+    pub fn take_sole_partial(&mut self, bufs: &mut [&mut [u8]]) -> Option<usize> {
+        let want: usize = bufs.iter().map(|b| b.len()).sum();
+        if !self.sole_partial(want) {
+            return None;
+        }
+        let (n, _) = self.take(bufs, false);
+        self.msgs.clear();
+        Some(n)
+    }
+
+    /// Whether the only message held has not all arrived and has fewer than
+    /// `want` octets (see [`Self::take_sole_partial`]).
+    pub fn sole_partial(&self, want: usize) -> bool {
+        match (self.msgs.len(), self.msgs.front()) {
+            (1, Some(m)) => !m.complete && m.unverified == 0 && m.present < want,
+            _ => false,
+        }
+    }
+
     /// Puts octets a lending reader gave up back as the front message's first part
-    /// (the inbox is empty: a lend is filled only then).
-    pub fn unread(&mut self, bytes: &[u8]) {
+    /// (the inbox is empty: a lend is filled only then); the last `unverified` of
+    /// them wait for their FPDU's verification ([`Self::verified`]).
+    pub fn unread(&mut self, bytes: &[u8], unverified: usize) {
         debug_assert!(self.msgs.is_empty());
         let mut data = VecDeque::with_capacity(bytes.len() + self.data.len());
         data.extend(bytes);
@@ -130,18 +161,26 @@ impl Inbox {
         self.data = data;
         self.msgs.push_front(Meta {
             present: bytes.len(),
+            unverified,
             complete: false,
         });
     }
 
+    /// The FPDU of the unverified octets passed its CRC: they are readable.
+    pub fn verified(&mut self) {
+        if let Some(m) = self.msgs.front_mut() {
+            m.unverified = 0;
+        }
+    }
+
     /// Whether the program should see the socket readable.
     pub fn ready(&self) -> bool {
-        self.complete > 0 || (self.room() == 0 && !self.msgs.is_empty())
+        self.complete > 0 || (self.room() == 0 && self.front_len() > 0)
     }
 
     /// Octets of the front message present (`FIONREAD`).
     pub fn front_len(&self) -> usize {
-        self.msgs.front().map_or(0, |m| m.present)
+        self.msgs.front().map_or(0, |m| m.present - m.unverified)
     }
 
     /// Copies up to the buffers' length of the front message into `bufs`; removes
@@ -152,7 +191,7 @@ impl Inbox {
             return (0, false);
         };
         let want: usize = bufs.iter().map(|b| b.len()).sum();
-        let n = want.min(front.present);
+        let n = want.min(front.present - front.unverified);
         // Copy slice to slice: the ring's two halves into the caller's buffers.
         let (a, b) = self.data.as_slices();
         let mut src = [&a[..a.len().min(n)], &b[..n - a.len().min(n)]];

@@ -175,13 +175,13 @@ impl Connection {
             if block == Block::Never {
                 return Err(SockError::WouldBlock);
             }
-            // Nothing held: lend the buffers, so that the engine places the next
-            // message straight into them (one reader at a time lends).
-            if crate::zero_copy::zc(1)
-                && !peek
+            // Nothing ready: lend the buffers, so that the engine places the
+            // next message (or the rest of one that is arriving) straight into
+            // them (one reader at a time lends).
+            if !peek
                 && want > 0
-                && st.inbox.is_empty()
                 && st.lend.is_none()
+                && (st.inbox.is_empty() || st.inbox.sole_partial(want))
             {
                 match self.recv_lent(r, st, app, bufs, deadline) {
                     Some(done) => return done,
@@ -221,11 +221,7 @@ impl Connection {
         }
         let deadline = block.deadline();
         let direct = match parts {
-            [_] => {
-                crate::zero_copy::zc(2)
-                    && block == Block::Forever
-                    && len >= crate::zero_copy::DIRECT_SEND_MIN
-            }
+            [_] => block == Block::Forever && len >= crate::zero_copy::DIRECT_SEND_MIN,
             _ => false,
         };
         loop {

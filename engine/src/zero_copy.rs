@@ -21,21 +21,9 @@ use crate::handoff::{ConnState, Payload, Work};
 use crate::sock::{Readiness, SockState};
 use crate::stream::{Received, SockError, woke};
 
-/// TEMPORARY A/B switch (ETA_ZC=0 none, 1 read, 2 write, 3 both).
-pub(crate) fn zc(bit: u8) -> bool {
-    static V: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
-    *V.get_or_init(|| {
-        std::env::var("ETA_ZC")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(3)
-    }) & bit
-        != 0
-}
-
 /// Shortest blocking `write()` sent from the caller's buffer; shorter ones are
 /// copied (a copy is cheaper than the wait for the engine's completion).
-pub const DIRECT_SEND_MIN: usize = 64 * 1024;
+pub const DIRECT_SEND_MIN: usize = 128 * 1024;
 
 /// The buffers of a blocked `read()`, lent to the engine so that it places the next
 /// message straight into them instead of into the inbox (one copy fewer, see
@@ -55,6 +43,9 @@ pub(crate) struct Lend {
     cap: usize,
     /// Octets placed so far (the first octets of the front message).
     pub got: usize,
+    /// The last of them were read straight from the socket and their FPDU is not
+    /// verified yet (its CRC comes after them): the lend is not done before.
+    pub pending: usize,
     /// The placed octets end the message.
     pub eom: bool,
 }
@@ -78,13 +69,56 @@ impl Lend {
             bufs,
             cap,
             got: 0,
+            pending: 0,
             eom: false,
         }
     }
 
     /// The read can return: the message ended or the buffers are full.
     pub fn done(&self) -> bool {
-        self.eom || self.got >= self.cap
+        self.eom || (self.got >= self.cap && self.pending == 0)
+    }
+
+    /// Engine side: the unfilled span of the buffers where the next octets go
+    /// (pointer and length; within one buffer), if any.
+    fn next_span(&self) -> Option<(*mut u8, usize)> {
+        let mut skip = self.got;
+        for &(ptr, len) in &self.bufs {
+            if skip < len {
+                // SAFETY: skip < len: within the buffer.
+                return Some((unsafe { ptr.add(skip) }, len - skip));
+            }
+            skip -= len;
+        }
+        None
+    }
+
+    /// Engine side: lets `read` place octets read straight from the socket at the
+    /// next free span of the buffers (a slice of at most `max` octets; it answers
+    /// how many it placed, or `None`); they stay pending until their FPDU is
+    /// verified ([`Self::verified`]). Under the state lock with the lend in place,
+    /// as [`Self::fill`].
+    pub fn place<T>(
+        &mut self,
+        max: usize,
+        read: impl FnOnce(&mut [u8]) -> (usize, T),
+    ) -> Option<T> {
+        if self.done() {
+            return None;
+        }
+        let (ptr, len) = self.next_span()?;
+        // SAFETY: the span is within the reader's buffer, valid and touched by no
+        // one else while the lend is in the state (the invariant above).
+        let dst = unsafe { std::slice::from_raw_parts_mut(ptr, len.min(max)) };
+        let (n, out) = read(dst);
+        self.got += n;
+        self.pending += n;
+        Some(out)
+    }
+
+    /// Engine side: the FPDU of the pending octets passed its CRC.
+    pub fn verified(&mut self) {
+        self.pending = 0;
     }
 
     /// Engine side: places octets of the front message with `read` (a slice of the
@@ -96,20 +130,12 @@ impl Lend {
     pub fn fill(&mut self, mut read: impl FnMut(&mut [u8]) -> Option<(usize, bool)>) -> bool {
         let mut any = false;
         while !self.done() {
-            let mut skip = self.got;
-            let Some(&(ptr, len)) = self.bufs.iter().find(|b| {
-                if skip < b.1 {
-                    true
-                } else {
-                    skip -= b.1;
-                    false
-                }
-            }) else {
+            let Some((ptr, len)) = self.next_span() else {
                 break;
             };
-            // SAFETY: within the reader's buffer (skip < len), valid and touched by
+            // SAFETY: the span is within the reader's buffer, valid and touched by
             // no one else while the lend is in the state (the invariant above).
-            let dst = unsafe { std::slice::from_raw_parts_mut(ptr.add(skip), len - skip) };
+            let dst = unsafe { std::slice::from_raw_parts_mut(ptr, len) };
             let Some((n, eom)) = read(dst) else {
                 break;
             };
@@ -140,7 +166,8 @@ impl Lend {
 }
 
 impl Connection {
-    /// A blocking `read()` that found nothing ready (`st` held, the inbox empty):
+    /// A blocking `read()` that found nothing ready (`st` held; the inbox empty, or
+    /// holding only the first part of a message still arriving, which it takes):
     /// lends `bufs` and sleeps until the engine filled the lend (the whole message,
     /// or the buffers), the wait ends, or the connection is over. Whatever ends the
     /// wait, the lend is taken back under the state lock before this returns (the
@@ -157,7 +184,12 @@ impl Connection {
         deadline: Option<Instant>,
     ) -> Option<Result<Received, SockError>> {
         let want: usize = bufs.iter().map(|b| b.len()).sum();
-        st.lend = Some(Lend::new(bufs));
+        // The inbox holds nothing, or the first part of a message still arriving:
+        // taken now, the lend continues it.
+        let got = st.inbox.take_sole_partial(bufs).unwrap_or(0);
+        let mut lend = Lend::new(bufs);
+        lend.got = got;
+        st.lend = Some(lend);
         loop {
             let slept = r.sleep(st, deadline);
             st = r.lock();
@@ -175,10 +207,7 @@ impl Connection {
             let inbox_first = lend.got == 0 && st.inbox.ready_for(want);
             if slept.is_err() || over || inbox_first {
                 if lend.got > 0 {
-                    if std::env::var_os("ETA_ZC_DEBUG").is_some() {
-                        eprintln!("unread {}", lend.got);
-                    }
-                    st.inbox.unread(&lend.placed());
+                    st.inbox.unread(&lend.placed(), lend.pending);
                 }
                 drop(st);
                 return match slept {

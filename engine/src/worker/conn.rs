@@ -54,6 +54,9 @@ pub(super) struct Conn {
     /// For each Send, Write and Read in the core's send queue, in order: what a
     /// quiet Send (a `write()`, no completion for the program) releases, or None.
     pub sq_quiet: VecDeque<Option<QuietSend>>,
+    /// Payload of the FPDU being received went straight into a lent `read()`
+    /// buffer and waits for the FPDU's CRC.
+    pub lent_pending: bool,
 }
 
 impl Conn {
@@ -98,6 +101,7 @@ impl Conn {
             readable: true,
             graveyard: Vec::new(),
             sq_quiet: VecDeque::new(),
+            lent_pending: false,
         };
         // Octets that arrived with the Reply go through the deframer first.
         c.drain_stash();

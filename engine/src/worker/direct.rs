@@ -35,6 +35,9 @@ impl Conn {
             return Direct::NotTaken;
         }
         let Some(target) = self.core.direct_target(run) else {
+            if let Some(d) = self.read_lent(run) {
+                return d;
+            }
             // Bound for the receive pool (no posted buffer, no region): small reads
             // would only cost system calls; read in full.
             self.small_reads = false;
@@ -71,6 +74,82 @@ impl Conn {
             Err(e) => {
                 self.lost(e.kind());
                 Direct::Read
+            }
+        }
+    }
+}
+
+impl Conn {
+    /// Socket mode: reads the next payload run of a Send bound for the receive pool
+    /// straight into the buffers a blocked `read()` lent, when its octets are the
+    /// next that reader gets (the pool and the inbox hold nothing before them).
+    /// Under the state lock, as every write into lent memory (the invariant on
+    /// `Lend`, docs/architecture.md "Socket mode"). The octets stay pending until
+    /// their FPDU's CRC passes ([`Conn::lent_verified`]).
+    fn read_lent(&mut self, run: usize) -> Option<Direct> {
+        let n = self.core.pool_bypass(run);
+        if n < DIRECT_MIN {
+            return None;
+        }
+        let r = std::sync::Arc::clone(self.shared.sock.as_ref()?);
+        let mut st = r.lock();
+        if !st.inbox.is_empty() {
+            return None;
+        }
+        let lend = st.lend.as_mut()?;
+        let fd = self.fd;
+        let got = lend.place(n, |dst| {
+            // SAFETY: `dst` is a valid, writable span of the lent buffers.
+            match unsafe { sys::read_raw(fd, dst.as_mut_ptr(), dst.len()) } {
+                Ok(k) => (k, Ok(&dst[..k] as *const [u8])),
+                Err(e) => (0, Err(e)),
+            }
+        })?;
+        let d = match got {
+            Ok(filled) => {
+                // SAFETY: the octets just read into the lent span, still under the
+                // state lock (nobody else touches them).
+                let filled = unsafe { &*filled };
+                let k = filled.len();
+                if k == 0 {
+                    return Some(Direct::Eof);
+                }
+                match self.deframer.advance(filled) {
+                    Ok((used, Event::Payload(_))) if used == k => {
+                        self.core.recv_payload_taken(k);
+                        self.shared.rx_direct.fetch_add(k as u64, Ordering::Relaxed);
+                        self.lent_pending = true;
+                    }
+                    Ok(_) => self.core.abort(),
+                    Err(e) => self.core.mpa_error(&e),
+                }
+                Direct::Read
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.readable = false;
+                Direct::Retry
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Direct::Retry,
+            Err(e) => {
+                drop(st);
+                self.lost(e.kind());
+                return Some(Direct::Read);
+            }
+        };
+        Some(d)
+    }
+
+    /// The FPDU whose payload went straight into a lent buffer passed its CRC: its
+    /// octets count (in the lend, or in the inbox if the reader gave up meanwhile).
+    pub(super) fn lent_verified(&mut self) {
+        if !std::mem::take(&mut self.lent_pending) {
+            return;
+        }
+        if let Some(r) = &self.shared.sock {
+            let mut st = r.lock();
+            match st.lend.as_mut() {
+                Some(lend) => lend.verified(),
+                None => st.inbox.verified(),
             }
         }
     }

@@ -171,7 +171,10 @@ impl Conn {
                                 .fetch_add(p.len() as u64, Ordering::Relaxed);
                             self.core.recv_payload(p)
                         }
-                        Event::End => self.core.recv_end(),
+                        Event::End => {
+                            self.core.recv_end();
+                            self.lent_verified();
+                        }
                     }
                 }
             }
