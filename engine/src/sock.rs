@@ -245,6 +245,9 @@ pub struct Readiness {
     state: Mutex<SockState>,
     /// Octets of copied messages queued and not yet sent.
     pub(crate) queued: AtomicUsize,
+    /// A blocked `read()` has lent its buffers (a hint that spares the engine the
+    /// state lock when none has; [`SockState::lend`] under the lock is the truth).
+    pub(crate) lending: AtomicBool,
     /// Bumped, under the state lock, after every change the engine makes; blocked
     /// calls sleep on it (a futex).
     changes: AtomicU32,
@@ -271,6 +274,7 @@ impl Readiness {
                 eof: false,
             }),
             queued: AtomicUsize::new(0),
+            lending: AtomicBool::new(false),
             changes: AtomicU32::new(0),
             sleepers: AtomicU32::new(0),
         };

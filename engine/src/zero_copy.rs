@@ -93,27 +93,22 @@ impl Lend {
         None
     }
 
-    /// Engine side: lets `read` place octets read straight from the socket at the
-    /// next free span of the buffers (a slice of at most `max` octets; it answers
-    /// how many it placed, or `None`); they stay pending until their FPDU is
-    /// verified ([`Self::verified`]). Under the state lock with the lend in place,
-    /// as [`Self::fill`].
-    pub fn place<T>(
-        &mut self,
-        max: usize,
-        read: impl FnOnce(&mut [u8]) -> (usize, T),
-    ) -> Option<T> {
+    /// Engine side: the next free span of the buffers (pointer, at most `max`
+    /// octets, within one buffer) for octets read straight from the socket, unless
+    /// the lend is done. Write into it only under the state lock with the lend in
+    /// place (the invariant above), then call [`Self::placed_pending`].
+    pub fn free_span(&self, max: usize) -> Option<(*mut u8, usize)> {
         if self.done() {
             return None;
         }
-        let (ptr, len) = self.next_span()?;
-        // SAFETY: the span is within the reader's buffer, valid and touched by no
-        // one else while the lend is in the state (the invariant above).
-        let dst = unsafe { std::slice::from_raw_parts_mut(ptr, len.min(max)) };
-        let (n, out) = read(dst);
+        self.next_span().map(|(p, len)| (p, len.min(max)))
+    }
+
+    /// Engine side: `n` octets were written at [`Self::free_span`]; they stay
+    /// pending until their FPDU is verified ([`Self::verified`]).
+    pub fn placed_pending(&mut self, n: usize) {
         self.got += n;
         self.pending += n;
-        Some(out)
     }
 
     /// Engine side: the FPDU of the pending octets passed its CRC.
@@ -190,10 +185,12 @@ impl Connection {
         let mut lend = Lend::new(bufs);
         lend.got = got;
         st.lend = Some(lend);
+        r.lending.store(true, Ordering::Relaxed);
         loop {
             let slept = r.sleep(st, deadline);
             st = r.lock();
             let lend = st.lend.take()?;
+            r.lending.store(false, Ordering::Relaxed);
             if lend.done() {
                 let readable = self.shared().sock_readable(&st);
                 r.set_readable(&mut st, readable, Some(app));
@@ -216,6 +213,7 @@ impl Connection {
                 };
             }
             st.lend = Some(lend);
+            r.lending.store(true, Ordering::Relaxed);
         }
     }
 

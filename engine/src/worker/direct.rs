@@ -46,15 +46,33 @@ impl Conn {
         // SAFETY: the target is a span of a posted receive buffer or a registered
         // region that the core validated for this segment; it stays allocated while
         // the engine thread (the only one that frees such memory) is in this call.
-        match unsafe { sys::read_raw(self.fd, target.as_mut_ptr(), target.len()) } {
-            Ok(0) => Direct::Eof,
-            Ok(n) => {
-                // SAFETY: the kernel wrote these n octets just now, and only this
-                // thread writes the span until the core moves past it.
-                let filled = unsafe { target.filled(n) };
+        let res = unsafe { sys::read_raw(self.fd, target.as_mut_ptr(), target.len()) }
+            // SAFETY: the kernel wrote these n octets just now, and only this
+            // thread writes the span until the core moves past it.
+            .map(|n| unsafe { target.filled(n) });
+        self.took_direct(res, |c, n| c.core.recv_payload_direct(n))
+            .unwrap_or_else(|kind| {
+                self.lost(kind);
+                Direct::Read
+            })
+    }
+
+    /// The rest of a direct read: `res` holds the octets the kernel put straight
+    /// into their destination; the deframer takes them as payload and `account`
+    /// tells the core. Returns what the read did, or the error that lost the
+    /// connection (for the caller to act on, outside any lock it holds).
+    fn took_direct(
+        &mut self,
+        res: io::Result<&[u8]>,
+        account: impl FnOnce(&mut Self, usize),
+    ) -> Result<Direct, io::ErrorKind> {
+        match res {
+            Ok([]) => Ok(Direct::Eof),
+            Ok(filled) => {
+                let n = filled.len();
                 match self.deframer.advance(filled) {
                     Ok((used, Event::Payload(_))) if used == n => {
-                        self.core.recv_payload_direct(n);
+                        account(self, n);
                         self.shared.rx_direct.fetch_add(n as u64, Ordering::Relaxed);
                     }
                     Ok(_) => {
@@ -64,17 +82,14 @@ impl Conn {
                     }
                     Err(e) => self.core.mpa_error(&e),
                 }
-                Direct::Read
+                Ok(Direct::Read)
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 self.readable = false;
-                Direct::Retry
+                Ok(Direct::Retry)
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Direct::Retry,
-            Err(e) => {
-                self.lost(e.kind());
-                Direct::Read
-            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(Direct::Retry),
+            Err(e) => Err(e.kind()),
         }
     }
 }
@@ -91,52 +106,35 @@ impl Conn {
         if n < DIRECT_MIN {
             return None;
         }
-        let r = std::sync::Arc::clone(self.shared.sock.as_ref()?);
+        let r = self.shared.sock.as_ref()?;
+        if !r.lending.load(Ordering::Relaxed) {
+            return None;
+        }
+        let r = std::sync::Arc::clone(r);
         let mut st = r.lock();
         if !st.inbox.is_empty() {
             return None;
         }
         let lend = st.lend.as_mut()?;
-        let fd = self.fd;
-        let got = lend.place(n, |dst| {
-            // SAFETY: `dst` is a valid, writable span of the lent buffers.
-            match unsafe { sys::read_raw(fd, dst.as_mut_ptr(), dst.len()) } {
-                Ok(k) => (k, Ok(&dst[..k] as *const [u8])),
-                Err(e) => (0, Err(e)),
-            }
-        })?;
-        let d = match got {
-            Ok(filled) => {
-                // SAFETY: the octets just read into the lent span, still under the
-                // state lock (nobody else touches them).
-                let filled = unsafe { &*filled };
-                let k = filled.len();
-                if k == 0 {
-                    return Some(Direct::Eof);
-                }
-                match self.deframer.advance(filled) {
-                    Ok((used, Event::Payload(_))) if used == k => {
-                        self.core.recv_payload_taken(k);
-                        self.shared.rx_direct.fetch_add(k as u64, Ordering::Relaxed);
-                        self.lent_pending = true;
-                    }
-                    Ok(_) => self.core.abort(),
-                    Err(e) => self.core.mpa_error(&e),
-                }
-                Direct::Read
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                self.readable = false;
-                Direct::Retry
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Direct::Retry,
-            Err(e) => {
-                drop(st);
-                self.lost(e.kind());
-                return Some(Direct::Read);
-            }
-        };
-        Some(d)
+        let (ptr, len) = lend.free_span(n)?;
+        // SAFETY: a free span of the lent buffers: valid and touched by no one else
+        // while we hold the state lock with the lend in place (the invariant).
+        let res = unsafe { sys::read_raw(self.fd, ptr, len) };
+        if let Ok(k) = res {
+            lend.placed_pending(k);
+        }
+        // SAFETY: the k octets just read into the span; still under the state lock
+        // (the lend cannot be taken back while the deframer reads them).
+        let res = res.map(|k| unsafe { std::slice::from_raw_parts(ptr.cast_const(), k) });
+        let done = self.took_direct(res, |c, k| {
+            c.core.recv_payload_taken(k);
+            c.lent_pending = true;
+        });
+        drop(st);
+        Some(done.unwrap_or_else(|kind| {
+            self.lost(kind);
+            Direct::Read
+        }))
     }
 
     /// The FPDU whose payload went straight into a lent buffer passed its CRC: its
