@@ -483,4 +483,31 @@ mod tests {
         assert_eq!(ib.take(&mut [&mut b[..]], false), (0, true));
         assert!(ib.msgs.is_empty());
     }
+
+    #[test]
+    fn octets_put_back_by_a_reader_that_gave_up_stay_first_and_wait_for_their_crc() {
+        let mut ib = Inbox::default();
+        // A lending reader gave up with 5 octets placed, the last 2 unverified.
+        ib.unread(b"hello", 2);
+        assert!(!ib.ready());
+        assert_eq!(ib.front_len(), 3);
+        assert!(ib.ready_for(3));
+        assert!(!ib.ready_for(4));
+        let mut a = [0u8; 8];
+        assert_eq!(ib.take(&mut [&mut a[..]], true), (3, false));
+        // The rest of the message arrives behind them; then their FPDU is verified.
+        ib.push(b" world", true);
+        assert_eq!(ib.front_len(), 9);
+        ib.verified();
+        assert!(ib.ready());
+        let mut b = [0u8; 16];
+        assert_eq!(ib.take(&mut [&mut b[..]], false), (11, true));
+        assert_eq!(&b[..11], b"hello world");
+        // A reader that finds only the first part of a message takes it whole.
+        ib.push(b"abc", false);
+        assert!(ib.sole_partial(10));
+        assert!(!ib.sole_partial(3));
+        assert_eq!(ib.take_sole_partial(&mut [&mut b[..]]), Some(3));
+        assert!(ib.is_empty());
+    }
 }
