@@ -25,6 +25,21 @@ use crate::stream::{Received, SockError, woke};
 /// copied (a copy is cheaper than the wait for the engine's completion).
 pub const DIRECT_SEND_MIN: usize = 128 * 1024;
 
+/// Armed while the engine may touch a caller's memory on behalf of a call that is
+/// still running (a lent buffer, a direct write): a panic that would unwind out of
+/// the call (the shim catches panics and returns `EIO`) aborts the process instead,
+/// since the caller could then free or reuse memory the engine still writes or
+/// reads.
+struct AbortOnUnwind;
+
+impl Drop for AbortOnUnwind {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            std::process::abort();
+        }
+    }
+}
+
 /// The buffers of a blocked `read()`, lent to the engine so that it places the next
 /// message straight into them instead of into the inbox (one copy fewer, see
 /// docs/architecture.md, "Socket mode").
@@ -184,6 +199,7 @@ impl Connection {
         let got = st.inbox.take_sole_partial(bufs).unwrap_or(0);
         let mut lend = Lend::new(bufs);
         lend.got = got;
+        let _armed = AbortOnUnwind;
         st.lend = Some(lend);
         r.lending.store(true, Ordering::Relaxed);
         loop {
@@ -236,6 +252,7 @@ impl Connection {
         // completion or flush, see `ConnShared::deliver`), or when the post failed
         // (then the engine never saw the request).
         let buf = Payload::Raw(unsafe { LocalBuffer::from_raw(part.as_ptr(), part.len()) });
+        let _armed = AbortOnUnwind;
         self.post(Work::Send {
             wr_id: 0,
             buf,
