@@ -56,6 +56,12 @@ fn pair() -> (Connection, OwnedFd, Connection, OwnedFd) {
     (c, rc_fd, server.join().unwrap(), rs_fd)
 }
 
+/// Sends `m` as one message, waiting as long as it takes; returns its length.
+fn send_all(c: &Connection, fd: &OwnedFd, m: &[u8]) -> usize {
+    c.send_message(fd.as_raw_fd(), &[m], SendOptions::default(), Block::Forever)
+        .unwrap()
+}
+
 fn recv_all(c: &Connection, fd: &OwnedFd, buf: &mut [u8]) -> (usize, bool) {
     let r = c
         .recv_message(fd.as_raw_fd(), &mut [buf], false, Block::Forever)
@@ -213,13 +219,7 @@ fn a_slow_reader_of_many_messages_loses_none() {
             let len = 16 + (i as usize * 7919) % 20_000;
             let mut m = vec![(i % 251) as u8; len];
             m[..4].copy_from_slice(&i.to_be_bytes());
-            c.send_message(
-                rc.as_raw_fd(),
-                &[&m],
-                SendOptions::default(),
-                Block::Forever,
-            )
-            .unwrap();
+            send_all(&c, &rc, &m);
         }
         (c, rc)
     });
@@ -314,13 +314,7 @@ fn a_lent_buffer_smaller_than_the_message_gets_its_first_part() {
         std::thread::sleep(Duration::from_millis(100));
         for (len, seed) in [(300_000, 1), (10, 2)] {
             let m = pattern(len, seed);
-            c.send_message(
-                rc.as_raw_fd(),
-                &[&m],
-                SendOptions::default(),
-                Block::Forever,
-            )
-            .unwrap();
+            send_all(&c, &rc, &m);
         }
         (c, rc)
     });
@@ -362,14 +356,7 @@ fn a_lent_read_that_gives_up_takes_nothing() {
         let m = pattern(LEN, round);
         let writer = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(20));
-            let n = c
-                .send_message(
-                    rc.as_raw_fd(),
-                    &[&m],
-                    SendOptions::default(),
-                    Block::Forever,
-                )
-                .unwrap();
+            let n = send_all(&c, &rc, &m);
             assert_eq!(n, LEN);
             (c, rc)
         });
@@ -414,14 +401,7 @@ fn a_direct_write_returns_only_when_the_engine_let_go_of_its_buffer() {
         let mut m = vec![0u8; LEN];
         for i in 0..N {
             m.copy_from_slice(&pattern(LEN, i as u8));
-            let n = c
-                .send_message(
-                    rc.as_raw_fd(),
-                    &[&m],
-                    SendOptions::default(),
-                    Block::Forever,
-                )
-                .unwrap();
+            let n = send_all(&c, &rc, &m);
             assert_eq!(n, LEN);
             m.fill(0xEE);
             written.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
