@@ -57,6 +57,8 @@ pub(super) struct Conn {
     /// Payload of the FPDU being received went straight into a lent `read()`
     /// buffer and waits for the FPDU's CRC.
     pub lent_pending: bool,
+    /// The ULPDU length of the FPDU being received.
+    pub ulpdu_len: u16,
 }
 
 impl Conn {
@@ -102,6 +104,7 @@ impl Conn {
             graveyard: Vec::new(),
             sq_quiet: VecDeque::new(),
             lent_pending: false,
+            ulpdu_len: 0,
         };
         // Octets that arrived with the Reply go through the deframer first.
         c.drain_stash();

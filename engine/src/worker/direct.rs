@@ -15,6 +15,10 @@ use crate::sys;
 /// Shortest payload run worth a `read` straight into its destination.
 pub(super) const DIRECT_MIN: usize = 4096;
 
+/// The MPA length field and the DDP/RDMAP header of an untagged Send (RFC 5044 §4,
+/// RFC 5041 §4.3, RFC 5040 §4): what precedes its payload in an FPDU.
+const SEND_HEADER: usize = 2 + 18;
+
 /// What a direct read did.
 pub(super) enum Direct {
     /// Nothing: use the buffered read.
@@ -135,6 +139,27 @@ impl Conn {
             self.lost(kind);
             Direct::Read
         }))
+    }
+
+    /// Socket mode, while a blocked `read()` lends its buffer: the size of the next
+    /// buffered read, so that it stops where a Send's payload would begin (the
+    /// FPDU's pad and CRC if its payload is behind, then the next header), and
+    /// that payload can be read straight into the lent buffer instead of being
+    /// read ahead into the receive pool. `None`: read as usual.
+    pub(super) fn lent_read_size(&self) -> Option<usize> {
+        let r = self.shared.sock.as_ref()?;
+        if !r.lending.load(Ordering::Relaxed) || self.deframer.config().markers {
+            return None;
+        }
+        if self.deframer.at_boundary() {
+            return Some(SEND_HEADER);
+        }
+        if self.deframer.payload_run() == 0 && self.lent_pending {
+            // The payload went into the lend: its pad and CRC, and the next header.
+            let pad = (4 - (2 + usize::from(self.ulpdu_len)) % 4) % 4;
+            return Some(pad + 4 + SEND_HEADER);
+        }
+        None
     }
 
     /// The FPDU whose payload went straight into a lent buffer passed its CRC: its

@@ -44,10 +44,10 @@ impl Conn {
                 }
                 Direct::Retry => continue,
             }
-            let size = if self.small_reads {
-                SMALL_READ
-            } else {
-                buf.len()
+            let size = match self.lent_read_size() {
+                Some(n) => n,
+                None if self.small_reads => SMALL_READ,
+                None => buf.len(),
             };
             match sys::read(self.fd, &mut buf[..size]) {
                 Ok(0) => {
@@ -153,6 +153,7 @@ impl Conn {
                     match ev {
                         Event::NeedInput => return used_total,
                         Event::Header { ulpdu_len, header } => {
+                            self.ulpdu_len = ulpdu_len;
                             // After a long ULPDU, read in small pieces so the next
                             // long payload goes straight to its destination.
                             // (Not with markers: their runs are too short.)
