@@ -118,6 +118,20 @@ impl RecvPool {
         }
     }
 
+    /// Whether the pool holds one message (the one being assembled) and none of its
+    /// octets: its next octets may go to the reader directly.
+    pub(crate) fn bypassable(&self) -> bool {
+        self.msgs.len() == 1 && self.data.is_empty()
+    }
+
+    /// `n` octets of the last message went to the reader directly (never stored):
+    /// they count as read.
+    pub(crate) fn taken_directly(&mut self, n: usize) {
+        if let Some(m) = self.msgs.back_mut() {
+            m.consumed = m.consumed.wrapping_add(n as u32);
+        }
+    }
+
     /// The message being assembled (the last one).
     pub(crate) fn last_mut(&mut self) -> Option<&mut PoolMsg> {
         self.msgs.back_mut()

@@ -255,6 +255,7 @@ impl Connection {
             buf: Payload::Owned(buf),
             opts,
             quiet: false,
+            done: None,
         })
     }
 

@@ -76,6 +76,8 @@ mod sys;
 #[allow(unsafe_code)]
 mod tx;
 mod worker;
+#[allow(unsafe_code)]
+mod zero_copy;
 
 pub use api::{Connection, RxStats};
 pub use config::{AcceptFilter, DEFAULT_SPIN, Decision, EngineConfig, EnvError, Options};
@@ -89,3 +91,4 @@ pub use listener::Listener;
 pub use region::{MemoryRegion, RemoteRegion};
 pub use sock::{INBOX_BYTES, Readiness, SEND_BUDGET};
 pub use stream::{Block, Received, SockError};
+pub use zero_copy::DIRECT_SEND_MIN;

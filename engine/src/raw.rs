@@ -34,6 +34,7 @@ impl Connection {
             buf,
             opts,
             quiet: false,
+            done: None,
         })
     }
 

@@ -29,7 +29,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -48,6 +48,9 @@ pub const SEND_BUDGET: usize = 4 << 20;
 struct Meta {
     /// Octets of the message present in `data`.
     present: usize,
+    /// The last of them were placed straight into a lent buffer whose reader gave
+    /// up before their FPDU was verified: not readable until it is.
+    unverified: usize,
     /// The message's last octet has arrived.
     complete: bool,
 }
@@ -93,6 +96,7 @@ impl Inbox {
             Some(m) if !m.complete => m.present += n,
             _ => self.msgs.push_back(Meta {
                 present: n,
+                unverified: 0,
                 complete: false,
             }),
         }
@@ -110,19 +114,73 @@ impl Inbox {
     /// is returned in parts).
     pub fn ready_for(&self, want: usize) -> bool {
         match self.msgs.front() {
-            Some(m) => m.complete || m.present >= want.max(1) || self.room() == 0,
+            Some(m) => {
+                let ready = m.present - m.unverified;
+                m.complete || ready >= want.max(1) || (self.room() == 0 && ready > 0)
+            }
             None => false,
+        }
+    }
+
+    /// Whether no message (or part of one) is held.
+    pub fn is_empty(&self) -> bool {
+        self.msgs.is_empty()
+    }
+
+    /// Takes the front message out whole if it is the only one and has not all
+    /// arrived (a reader about to lend its buffers for the rest): copies its
+    /// present octets into `bufs` (which hold at least as many) and returns how
+    /// many; `None` (nothing taken) otherwise.
+    pub fn take_sole_partial(&mut self, bufs: &mut [&mut [u8]]) -> Option<usize> {
+        let want: usize = bufs.iter().map(|b| b.len()).sum();
+        if !self.sole_partial(want) {
+            return None;
+        }
+        let (n, _) = self.take(bufs, false);
+        self.msgs.clear();
+        Some(n)
+    }
+
+    /// Whether the only message held has not all arrived and has fewer than
+    /// `want` octets (see [`Self::take_sole_partial`]).
+    pub fn sole_partial(&self, want: usize) -> bool {
+        match (self.msgs.len(), self.msgs.front()) {
+            (1, Some(m)) => !m.complete && m.unverified == 0 && m.present < want,
+            _ => false,
+        }
+    }
+
+    /// Puts octets a lending reader gave up back as the front message's first part
+    /// (the inbox is empty: a lend is filled only then); the last `unverified` of
+    /// them wait for their FPDU's verification ([`Self::verified`]).
+    pub fn unread(&mut self, bytes: &[u8], unverified: usize) {
+        debug_assert!(self.msgs.is_empty());
+        let mut data = VecDeque::with_capacity(bytes.len() + self.data.len());
+        data.extend(bytes);
+        data.append(&mut self.data);
+        self.data = data;
+        self.msgs.push_front(Meta {
+            present: bytes.len(),
+            unverified,
+            complete: false,
+        });
+    }
+
+    /// The FPDU of the unverified octets passed its CRC: they are readable.
+    pub fn verified(&mut self) {
+        if let Some(m) = self.msgs.front_mut() {
+            m.unverified = 0;
         }
     }
 
     /// Whether the program should see the socket readable.
     pub fn ready(&self) -> bool {
-        self.complete > 0 || (self.room() == 0 && !self.msgs.is_empty())
+        self.complete > 0 || (self.room() == 0 && self.front_len() > 0)
     }
 
     /// Octets of the front message present (`FIONREAD`).
     pub fn front_len(&self) -> usize {
-        self.msgs.front().map_or(0, |m| m.present)
+        self.msgs.front().map_or(0, |m| m.present - m.unverified)
     }
 
     /// Copies up to the buffers' length of the front message into `bufs`; removes
@@ -133,7 +191,7 @@ impl Inbox {
             return (0, false);
         };
         let want: usize = bufs.iter().map(|b| b.len()).sum();
-        let n = want.min(front.present);
+        let n = want.min(front.present - front.unverified);
         // Copy slice to slice: the ring's two halves into the caller's buffers.
         let (a, b) = self.data.as_slices();
         let mut src = [&a[..a.len().min(n)], &b[..n - a.len().min(n)]];
@@ -167,6 +225,8 @@ impl Inbox {
 #[derive(Debug)]
 pub(crate) struct SockState {
     pub inbox: Inbox,
+    /// A blocked `read()`'s buffers, lent to the engine.
+    pub lend: Option<crate::zero_copy::Lend>,
     readable: bool,
     writable: bool,
     over: bool,
@@ -185,6 +245,9 @@ pub struct Readiness {
     state: Mutex<SockState>,
     /// Octets of copied messages queued and not yet sent.
     pub(crate) queued: AtomicUsize,
+    /// A blocked `read()` has lent its buffers (a hint that spares the engine the
+    /// state lock when none has; [`SockState::lend`] under the lock is the truth).
+    pub(crate) lending: AtomicBool,
     /// Bumped, under the state lock, after every change the engine makes; blocked
     /// calls sleep on it (a futex).
     changes: AtomicU32,
@@ -204,12 +267,14 @@ impl Readiness {
             engine,
             state: Mutex::new(SockState {
                 inbox: Inbox::default(),
+                lend: None,
                 readable: false,
                 writable: true,
                 over: false,
                 eof: false,
             }),
             queued: AtomicUsize::new(0),
+            lending: AtomicBool::new(false),
             changes: AtomicU32::new(0),
             sleepers: AtomicU32::new(0),
         };
@@ -331,6 +396,15 @@ impl Readiness {
         Ok(sys::poll_one(app, events, timeout)? != 0)
     }
 
+    /// A direct `write()`'s Send ended: the engine no longer needs its buffer. Sets
+    /// `done` and wakes the writer, under the state lock (so the writer, which looks
+    /// at `done` under it before it sleeps, cannot miss the wake-up).
+    pub(crate) fn send_done(&self, done: &AtomicBool) {
+        let mut st = self.lock();
+        done.store(true, Ordering::Release);
+        self.wake_sleepers(&mut st);
+    }
+
     /// Releases a write budget of `n` octets (a copied message was sent).
     pub(crate) fn release_budget(&self, n: usize) {
         let _ = self
@@ -408,5 +482,32 @@ mod tests {
         assert!(ib.ready());
         assert_eq!(ib.take(&mut [&mut b[..]], false), (0, true));
         assert!(ib.msgs.is_empty());
+    }
+
+    #[test]
+    fn octets_put_back_by_a_reader_that_gave_up_stay_first_and_wait_for_their_crc() {
+        let mut ib = Inbox::default();
+        // A lending reader gave up with 5 octets placed, the last 2 unverified.
+        ib.unread(b"hello", 2);
+        assert!(!ib.ready());
+        assert_eq!(ib.front_len(), 3);
+        assert!(ib.ready_for(3));
+        assert!(!ib.ready_for(4));
+        let mut a = [0u8; 8];
+        assert_eq!(ib.take(&mut [&mut a[..]], true), (3, false));
+        // The rest of the message arrives behind them; then their FPDU is verified.
+        ib.push(b" world", true);
+        assert_eq!(ib.front_len(), 9);
+        ib.verified();
+        assert!(ib.ready());
+        let mut b = [0u8; 16];
+        assert_eq!(ib.take(&mut [&mut b[..]], false), (11, true));
+        assert_eq!(&b[..11], b"hello world");
+        // A reader that finds only the first part of a message takes it whole.
+        ib.push(b"abc", false);
+        assert!(ib.sole_partial(10));
+        assert!(!ib.sole_partial(3));
+        assert_eq!(ib.take_sole_partial(&mut [&mut b[..]]), Some(3));
+        assert!(ib.is_empty());
     }
 }

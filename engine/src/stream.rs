@@ -81,7 +81,7 @@ impl Block {
 }
 
 /// Maps the end of an unsuccessful [`Readiness::sleep`] to the call's error.
-fn woke(e: std::io::Error, ended: impl FnOnce() -> SockError) -> SockError {
+pub(crate) fn woke(e: std::io::Error, ended: impl FnOnce() -> SockError) -> SockError {
     match e.kind() {
         std::io::ErrorKind::Interrupted => SockError::Interrupted,
         std::io::ErrorKind::TimedOut => SockError::WouldBlock,
@@ -175,6 +175,19 @@ impl Connection {
             if block == Block::Never {
                 return Err(SockError::WouldBlock);
             }
+            // Nothing ready: lend the buffers, so that the engine places the
+            // next message (or the rest of one that is arriving) straight into
+            // them (one reader at a time lends).
+            if !peek
+                && want > 0
+                && st.lend.is_none()
+                && (st.inbox.is_empty() || st.inbox.sole_partial(want))
+            {
+                match self.recv_lent(r, st, app, bufs, deadline) {
+                    Some(done) => return done,
+                    None => continue,
+                }
+            }
             r.sleep(st, deadline)
                 .map_err(|e| woke(e, || self.ended()))?;
         }
@@ -187,10 +200,13 @@ impl Connection {
             .unwrap_or(0)
     }
 
-    /// Socket mode: sends the concatenation of `parts` as one Send message, copied
-    /// (the parts are free again on return); no completion is reported for it.
-    /// Unless `block` is [`Block::Never`] it waits while the send budget or queue
-    /// is full. `app` is the program's fd of the call.
+    /// Socket mode: sends the concatenation of `parts` as one Send message (the
+    /// parts are free again on return); no completion is reported for it. Unless
+    /// `block` is [`Block::Never`] it waits while the send budget or queue is full.
+    /// A message is copied, except one part of at least
+    /// [`DIRECT_SEND_MIN`](crate::DIRECT_SEND_MIN) octets with [`Block::Forever`]:
+    /// that one is sent from the caller's memory and the call returns once the
+    /// engine no longer needs it. `app` is the program's fd of the call.
     pub fn send_message(
         &self,
         app: RawFd,
@@ -204,6 +220,10 @@ impl Connection {
             return Err(SockError::TooLong);
         }
         let deadline = block.deadline();
+        let direct = match parts {
+            [_] => block == Block::Forever && len >= crate::zero_copy::DIRECT_SEND_MIN,
+            _ => false,
+        };
         loop {
             if self.state() != ConnState::Open {
                 return Err(self.ended());
@@ -214,17 +234,22 @@ impl Connection {
             // queue is under its limit.
             let queued = r.queued.fetch_add(len, Ordering::AcqRel);
             if queued < crate::sock::SEND_BUDGET {
-                let mut buf = Vec::with_capacity(len);
-                for p in parts {
-                    buf.extend_from_slice(p);
-                }
-                let work = Work::Send {
-                    wr_id: 0,
-                    buf: Payload::Owned(buf),
-                    opts,
-                    quiet: true,
+                let posted = if direct {
+                    self.post_direct(r, parts[0], opts)
+                } else {
+                    let mut buf = Vec::with_capacity(len);
+                    for p in parts {
+                        buf.extend_from_slice(p);
+                    }
+                    self.post(Work::Send {
+                        wr_id: 0,
+                        buf: Payload::Owned(buf),
+                        opts,
+                        quiet: true,
+                        done: None,
+                    })
                 };
-                match self.post(work) {
+                match posted {
                     Ok(()) => return Ok(len),
                     Err(PostError::QueueFull) => r.release_budget(len),
                     Err(_) => {

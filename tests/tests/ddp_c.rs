@@ -82,6 +82,7 @@ fn every_ddp_program_compiles_cleanly_and_links_libeta() {
         "ddp_errors",
         "ddp_signals",
         "ddp_exit",
+        "ddp_zero_copy",
     ] {
         let exe = build(name, dir.path());
         let needed = needed_libraries(&exe);
@@ -278,6 +279,26 @@ fn signals_and_time_outs_end_blocking_calls_as_on_sockets() {
     );
     assert_checks(c, "ddp_signals client", 7);
     server.assert_success("ddp_signals server");
+}
+
+#[test]
+fn lent_buffer_reads_and_direct_writes_keep_the_socket_semantics() {
+    let dir = TempDir::new("ddp-zero-copy");
+    let exe = build("ddp_zero_copy", dir.path());
+    let (server, clients) = pair(&exe, &["server"], &[&[]], dir.path());
+    let c = &clients[0];
+    c.assert_lines(
+        "ddp_zero_copy client",
+        &[
+            "ok: a 1 MiB message read with a 100000-octet buffer comes in parts of 100000, MSG_EOR on the last, nothing lost",
+            "ok: readv into 3 iovecs (7 + 1000 + 50000 octets) of a 200000-octet message: the iovecs filled in order, MSG_EOR on the last part",
+            "ok: a 512 KiB message read with a larger buffer comes whole, with MSG_EOR",
+            "ok: 1.5 MiB messages written and read back under a signal every 300 us (no SA_RESTART): every write took the whole message, interrupted reads took nothing, nothing lost or repeated",
+            "ok: a writer whose peer stops reading waits (signals do not cut a write short), then every message arrives whole and in order",
+        ],
+    );
+    assert_checks(c, "ddp_zero_copy client", 5);
+    server.assert_success("ddp_zero_copy server");
 }
 
 #[test]

@@ -91,3 +91,46 @@ fn message_larger_than_the_pool_moves_to_a_posted_receive() {
     );
     assert_eq!(h.c.state(), State::Operational);
 }
+
+#[test]
+fn pool_bypass_hands_payload_to_the_drivers_reader_in_order() {
+    let mut h = harness(|c| c.pool_bytes = 1000);
+    // Message 1 is pooled; while its octets are there, message 2 may not bypass.
+    assert_eq!(
+        h.c.recv_ulpdu(&send(1, 0, true, &[1; 10])),
+        RxVerdict::Accepted
+    );
+    let seg = send(2, 0, false, &[2; 40]);
+    let hlen = crate::wire::ulpdu_header_len(&seg);
+    assert_eq!(
+        h.c.recv_header(seg.len() as u16, &seg[..hlen]),
+        RxVerdict::Accepted
+    );
+    assert_eq!(h.c.pool_bypass(100), 0, "message 1 is still in the pool");
+    h.c.recv_payload(&seg[hlen..]);
+    h.c.recv_end();
+    let mut buf = [0u8; 64];
+    let r = h.c.read(&mut buf).unwrap();
+    assert_eq!((r.len, r.end_of_message), (10, true));
+    let r = h.c.read(&mut buf).unwrap();
+    assert_eq!((r.len, r.end_of_message), (40, false));
+    // The pool is empty: the last segment of message 2 goes to the driver's reader;
+    // the pool then reports only the end of the message.
+    let seg = send(2, 40, true, &[3; 30]);
+    assert_eq!(
+        h.c.recv_header(seg.len() as u16, &seg[..hlen]),
+        RxVerdict::Accepted
+    );
+    assert_eq!(h.c.pool_bypass(100), 30);
+    assert_eq!(h.c.pool_bypass(20), 20);
+    h.c.recv_payload_taken(20);
+    assert_eq!(h.c.pool_bypass(100), 10);
+    h.c.recv_payload_taken(10);
+    assert_eq!(h.c.pool_bypass(100), 0);
+    assert!(!h.c.readable(), "nothing readable before the FPDU's end");
+    h.c.recv_end();
+    let r = h.c.read(&mut buf).unwrap();
+    assert_eq!((r.len, r.end_of_message), (0, true));
+    assert!(!h.c.readable());
+    assert_eq!(h.c.state(), State::Operational);
+}

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use eta_ddp_core::MemoryTable;
 use eta_mpa::Negotiated;
 
-use super::{Notify, WorkerShared, Wr, free_region};
+use super::{Notify, QuietSend, WorkerShared, Wr, free_region};
 use crate::cq::{Completion, CompletionQueue};
 use crate::error::Error;
 use crate::sock::{Readiness, SockState};
@@ -188,13 +188,17 @@ impl ConnShared {
     }
 
     /// Hands a completion to the application: releases its posting credit and
-    /// appends it to the right completion queue. A quiet Send (a `write()` copy)
-    /// only gives its credit and send budget back.
-    pub fn deliver(&self, c: Completion, quiet: Option<usize>) {
-        if let Some(len) = quiet {
+    /// appends it to the right completion queue. A quiet Send (a `write()`) only
+    /// gives its credit and send budget back, and for a direct `write()` tells the
+    /// waiting writer its buffer is free again.
+    pub fn deliver(&self, c: Completion, quiet: Option<QuietSend>) {
+        if let Some(q) = quiet {
             self.outstanding_sq.fetch_sub(1, Ordering::AcqRel);
             if let Some(r) = &self.sock {
-                r.release_budget(len);
+                r.release_budget(q.len);
+                if let Some(done) = q.done {
+                    r.send_done(&done);
+                }
             }
             return;
         }

@@ -26,7 +26,7 @@ use crate::sys::EventFd;
 
 pub(crate) use conn::ConnShared;
 pub use conn::ConnState;
-pub(crate) use work::{Notify, Payload, Work, Wr, free_region};
+pub(crate) use work::{Notify, Payload, QuietSend, Work, Wr, free_region};
 
 /// A connection handed to an engine thread after MPA setup.
 #[derive(Debug)]

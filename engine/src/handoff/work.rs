@@ -1,6 +1,7 @@
 //! What travels from application threads to the engine thread: work requests
 //! ([`Work`]) and control requests ([`Wr`]), with the memory they carry.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -88,9 +89,13 @@ pub(crate) enum Work {
         wr_id: u64,
         buf: Payload,
         opts: SendOptions,
-        /// A `write()` copy: no completion for the program; its octets count
+        /// A `write()`: no completion for the program; its octets count
         /// against the socket's send budget until sent.
         quiet: bool,
+        /// A direct `write()` (the caller's own buffer, see `Connection::send_message`):
+        /// set when the engine no longer needs the buffer (the Send completed or was
+        /// flushed); the writer waits for it.
+        done: Option<Arc<AtomicBool>>,
     },
     Recv {
         wr_id: u64,
@@ -138,13 +143,19 @@ impl Work {
         matches!(self, Self::Recv { .. })
     }
 
-    /// The length of a quiet Send (a `write()` copy: no completion for the program,
-    /// its octets held against the send budget), or None.
-    pub fn quiet_len(&self) -> Option<usize> {
+    /// What a quiet Send (a `write()`: no completion for the program, its octets
+    /// held against the send budget) gives back when it ends, or None.
+    pub fn quiet(&self) -> Option<QuietSend> {
         match self {
             Self::Send {
-                buf, quiet: true, ..
-            } => Some(buf.len()),
+                buf,
+                quiet: true,
+                done,
+                ..
+            } => Some(QuietSend {
+                len: buf.len(),
+                done: done.clone(),
+            }),
             _ => None,
         }
     }
@@ -184,9 +195,9 @@ impl Work {
     }
 
     /// Ends a request the engine never gave the core: a flushed completion of
-    /// connection `conn` handing its buffer back, and the quiet length to release.
-    pub fn flush(self, conn: u64) -> (Completion, Option<usize>) {
-        let (wr_id, op, quiet) = (self.wr_id(), self.op(), self.quiet_len());
+    /// connection `conn` handing its buffer back, and what a quiet Send releases.
+    pub fn flush(self, conn: u64) -> (Completion, Option<QuietSend>) {
+        let (wr_id, op, quiet) = (self.wr_id(), self.op(), self.quiet());
         let buffer = match self {
             Self::Send { buf, .. } | Self::Recv { buf, .. } | Self::Write { buf, .. } => {
                 buf.into_vec()
@@ -195,6 +206,16 @@ impl Work {
         };
         (Completion::flushed(conn, wr_id, op, buffer, None), quiet)
     }
+}
+
+/// What the end of a quiet Send (a `write()`) releases: its send budget, and for a
+/// direct `write()` the writer waiting for its buffer.
+#[derive(Debug, Clone)]
+pub(crate) struct QuietSend {
+    /// Octets of send budget to release.
+    pub len: usize,
+    /// Set (then the writer woken) when the engine no longer needs the buffer.
+    pub done: Option<Arc<AtomicBool>>,
 }
 
 /// A request on its way from an application thread to the engine thread.

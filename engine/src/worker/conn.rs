@@ -18,7 +18,7 @@ use super::life::Life;
 use super::rtr_hold::RtrHold;
 use crate::cq::Completion;
 use crate::error::Error;
-use crate::handoff::{ConnShared, NewConn, Notify, Wr};
+use crate::handoff::{ConnShared, NewConn, Notify, QuietSend, Wr};
 use crate::sys;
 use crate::tx::Tx;
 
@@ -52,9 +52,14 @@ pub(super) struct Conn {
     /// Regions deregistered, freed once the FPDU count in flight passes the mark
     /// (then the waiter, if any, is told).
     pub graveyard: Vec<(u64, Stag, Option<Arc<Notify>>)>,
-    /// For each Send, Write and Read in the core's send queue, in order: the length
-    /// of a quiet Send (a `write()` copy, no completion for the program), or None.
-    pub sq_quiet: VecDeque<Option<usize>>,
+    /// For each Send, Write and Read in the core's send queue, in order: what a
+    /// quiet Send (a `write()`, no completion for the program) releases, or None.
+    pub sq_quiet: VecDeque<Option<QuietSend>>,
+    /// Payload of the FPDU being received went straight into a lent `read()`
+    /// buffer and waits for the FPDU's CRC.
+    pub lent_pending: bool,
+    /// The ULPDU length of the FPDU being received.
+    pub ulpdu_len: u16,
     /// A write failed with this error: before the connection is declared lost,
     /// what the peer sent is read, since it may hold the Terminate that explains
     /// the failure ([`Conn::salvage`]).
@@ -103,6 +108,8 @@ impl Conn {
             readable: true,
             graveyard: Vec::new(),
             sq_quiet: VecDeque::new(),
+            lent_pending: false,
+            ulpdu_len: 0,
             write_broken: None,
         };
         // Octets that arrived with the Reply go through the deframer first.

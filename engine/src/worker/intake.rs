@@ -43,7 +43,7 @@ impl Conn {
     /// connection failed meanwhile, or a Read names a local region it may not use)
     /// completes as flushed with the reason, so nothing is lost silently.
     fn intake(&mut self, work: Work) {
-        let (wr_id, op, quiet) = (work.wr_id(), work.op(), work.quiet_len());
+        let (wr_id, op, quiet) = (work.wr_id(), work.op(), work.quiet());
         match post(&mut self.core, work) {
             Ok(()) => {
                 if op != CompletionOp::Recv {

@@ -44,10 +44,10 @@ impl Conn {
                 }
                 Direct::Retry => continue,
             }
-            let size = if self.small_reads {
-                SMALL_READ
-            } else {
-                buf.len()
+            let size = match self.lent_read_size() {
+                Some(n) => n,
+                None if self.small_reads => SMALL_READ,
+                None => buf.len(),
             };
             match sys::read(self.fd, &mut buf[..size]) {
                 Ok(0) => {
@@ -161,6 +161,7 @@ impl Conn {
                     match ev {
                         Event::NeedInput => return used_total,
                         Event::Header { ulpdu_len, header } => {
+                            self.ulpdu_len = ulpdu_len;
                             // After a long ULPDU, read in small pieces so the next
                             // long payload goes straight to its destination.
                             // (Not with markers: their runs are too short.)
@@ -179,7 +180,10 @@ impl Conn {
                                 .fetch_add(p.len() as u64, Ordering::Relaxed);
                             self.core.recv_payload(p)
                         }
-                        Event::End => self.core.recv_end(),
+                        Event::End => {
+                            self.core.recv_end();
+                            self.lent_verified();
+                        }
                     }
                 }
             }

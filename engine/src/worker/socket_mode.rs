@@ -5,8 +5,9 @@ use super::conn::Conn;
 use crate::handoff::ConnState;
 
 impl Conn {
-    /// Moves messages from the core's receive pool into the inbox of `read()`, as
-    /// far as it has room.
+    /// Moves messages from the core's receive pool into the buffers a blocked
+    /// `read()` lent (while the inbox is empty, so order holds), else into the
+    /// inbox of `read()`, as far as it has room.
     pub fn pump(&mut self) -> bool {
         let Some(r) = &self.shared.sock else {
             return false;
@@ -17,6 +18,19 @@ impl Conn {
         let mut st = r.lock();
         let mut any = false;
         while self.core.readable() {
+            let empty = st.inbox.is_empty();
+            if let Some(lend) = st.lend.as_mut().filter(|l| empty && !l.done()) {
+                let core = &mut self.core;
+                // Under the state lock with the lend in place: the reader is
+                // blocked in its call (the invariant on `Lend`).
+                let placed =
+                    lend.fill(|dst| core.read(dst).map(|got| (got.len, got.end_of_message)));
+                if !placed {
+                    break;
+                }
+                any = true;
+                continue;
+            }
             if st.inbox.room() == 0 {
                 st.inbox.starved = true;
                 break;

@@ -346,6 +346,36 @@ impl Connection {
         (mem.len() > 0).then(|| DirectTarget::new(mem))
     }
 
+    /// For a driver that hands pooled messages to a reader of its own (a sockets
+    /// layer whose reader waits with its buffer): how many of the next payload
+    /// octets (at most `max`) may go straight to that reader instead of into the
+    /// receive pool. Non-zero only while the segment being received is an untagged
+    /// Send bound for the pool and the pool holds nothing else (no other message,
+    /// no octet), so the octets are the next the reader gets. After handing over
+    /// `n` of them, call [`Self::recv_payload_taken`]. Like all payload, they are
+    /// verified only when [`Self::recv_end`] comes.
+    pub fn pool_bypass(&self, max: usize) -> usize {
+        if self.state != State::Operational || self.rx.pending_error.is_some() {
+            return 0;
+        }
+        match &self.rx.cur {
+            Cur::Send {
+                remaining,
+                pool: true,
+                ..
+            } if self.pool.bypassable() => max.min(*remaining),
+            _ => 0,
+        }
+    }
+
+    /// `n` payload octets that [`Self::pool_bypass`] allowed went straight to the
+    /// driver's reader: they count as read from the pool.
+    pub fn recv_payload_taken(&mut self, n: usize) {
+        let n = n.min(self.pool_bypass(n));
+        self.pool.taken_directly(n);
+        self.rx.cur.advance(n);
+    }
+
     /// `n` payload octets were received straight into the span
     /// [`Self::direct_target`] gave: account for them as [`Self::recv_payload`] would
     /// have placed them.

@@ -27,6 +27,13 @@ fn send_msg(fd: c_int, s: &DdpSocket, parts: &[&[u8]], flags: c_int) -> Result<u
         return Ok(0);
     }
     let opts = SendOptions::default();
+    if !nonblock && parts.len() == 1 && parts[0].len() >= eta_engine::DIRECT_SEND_MIN {
+        // A large blocking write may go out from the caller's buffer, which the
+        // engine does only without a time-out: look it up first.
+        return conn
+            .send_message(fd, parts, opts, block(s, libc::SO_SNDTIMEO))
+            .map_err(|e| e.errno());
+    }
     // The time-out is looked up only when the call has to wait.
     match conn.send_message(fd, parts, opts, Block::Never) {
         Err(SockError::WouldBlock) if !nonblock => {
