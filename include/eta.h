@@ -26,8 +26,11 @@
  * default, lifts this with an RTR message sent at setup (RFC 6581).
  *
  * On a DDP socket:
- *   - write/send/sendto/sendmsg/writev: one call = one RDMAP Send message (copied; the
- *     buffer is free again when the call returns). A message is at most
+ *   - write/send/sendto/sendmsg/writev: one call = one RDMAP Send message; the buffer
+ *     is free again when the call returns. Messages are copied, except that a blocking
+ *     write/send of one buffer of at least 128 KiB on a socket without SO_SNDTIMEO is
+ *     sent straight from the caller's buffer and returns when the engine has handed
+ *     its last octet to TCP. A message is at most
  *     ETA_MAX_MESSAGE octets; writing 0 octets sends nothing, as on TCP (send empty
  *     messages with eta_post_send). The socket is writable while a message can be
  *     queued (up to 4 MiB of copied messages and 1024 requests wait to be sent).
@@ -52,7 +55,12 @@
  *     SO_SNDTIMEO (set before or after the switch) bound the wait, then EAGAIN; a
  *     signal handler installed with SA_RESTART does not end the wait, one without it
  *     ends it with EINTR (with a time-out set, every handler does), and nothing of a
- *     message is taken or lost by an interrupted call.
+ *     message is taken or lost by an interrupted call. A blocking read that finds
+ *     nothing ready lends its buffer to the engine, which may place the next message
+ *     straight into it; an interrupted read takes nothing even then. The one
+ *     exception to EINTR: a write sent straight from the caller's buffer (above) is
+ *     committed once posted, so signal handlers run while it waits and it returns
+ *     the full length when the message has gone out.
  *     shutdown(SHUT_WR or SHUT_RDWR) closes gracefully: queued messages first, then FIN.
  *     close() of the last fd closes gracefully: queued messages first, then FIN.
  *     Closing and leaving: a blocking socket's close() returns once the engine has
