@@ -46,14 +46,18 @@
 //!   the coarser [`ConnState`].
 //! - `engine`: the process-wide engine (starts the threads at the first
 //!   connection; the only module that names both the loop and the hand-off).
-//! - Support: `tx` (FPDUs in flight as iovecs), `sock` (socket-mode readiness and
-//!   inbox), `cq`, `config`, `error`, `sys` (system calls).
+//! - Socket mode: `sock` (readiness and the inbox), `lend` (a blocked `read()`'s
+//!   buffers lent to the engine) and `stream` (the calls `libeta.so` makes, with
+//!   `stream::zero_copy`, the lending read and the direct write).
+//! - Support: `tx` (FPDUs in flight as iovecs), `cq`, `config`, `error`, `sys`
+//!   (system calls).
 //!
 //! `unsafe` is denied in the crate but for the modules that own what it touches:
 //! `sys` (system calls), `tx` (iovecs into FPDUs and payload in flight),
 //! `worker::direct` (reads into memory the core lends), `raw` (the caller's
-//! pointers, under the contracts of its `unsafe fn`s) and `engine` (the
-//! process-wide engine pointer, reset in a forked child).
+//! pointers, under the contracts of its `unsafe fn`s), `lend` (the lent buffers,
+//! under the socket's lock), `stream::zero_copy` (the caller's buffer of a direct write)
+//! and `engine` (the process-wide engine pointer, reset in a forked child).
 
 #![deny(unsafe_code)]
 
@@ -65,6 +69,8 @@ mod engine;
 mod error;
 mod establish;
 mod handoff;
+#[allow(unsafe_code)]
+mod lend;
 mod listener;
 #[allow(unsafe_code)]
 mod raw;
@@ -76,8 +82,6 @@ mod sys;
 #[allow(unsafe_code)]
 mod tx;
 mod worker;
-#[allow(unsafe_code)]
-mod zero_copy;
 
 pub use api::{Connection, RxStats};
 pub use config::{AcceptFilter, DEFAULT_SPIN, Decision, EngineConfig, EnvError, Options};
@@ -90,5 +94,5 @@ pub use handoff::ConnState;
 pub use listener::Listener;
 pub use region::{MemoryRegion, RemoteRegion};
 pub use sock::{INBOX_BYTES, Readiness, SEND_BUDGET};
+pub use stream::DIRECT_SEND_MIN;
 pub use stream::{Block, Received, SockError};
-pub use zero_copy::DIRECT_SEND_MIN;

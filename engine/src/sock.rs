@@ -226,7 +226,7 @@ impl Inbox {
 pub(crate) struct SockState {
     pub inbox: Inbox,
     /// A blocked `read()`'s buffers, lent to the engine.
-    pub lend: Option<crate::zero_copy::Lend>,
+    pub lend: Option<crate::lend::Lend>,
     readable: bool,
     writable: bool,
     over: bool,

@@ -1,9 +1,10 @@
 //! The memory registration table: STags, access rights, scope, invalidation.
 //!
-//! An STag is `index << key_bits | key` (see [`keys`]): the index selects a slot, and
-//! every registration draws a fresh key from the table's [`KeySource`], different
-//! from the slot's previous one, so a stale STag cannot reach memory registered later
-//! in the same slot and, with a random source, no STag can be told from another.
+//! An STag is `index << key_bits | key` (see [`MemoryTable::key_bits`]): the index
+//! selects a slot, and every registration draws a fresh key from the table's
+//! [`KeySource`], different from the slot's previous one, so a stale STag cannot
+//! reach memory registered later in the same slot and, with a random source, no
+//! STag can be told from another.
 //! Index 0 is never used, so no valid STag is below `1 << key_bits` (STag 1, used by
 //! RTR messages, never names memory).
 //!

@@ -18,6 +18,11 @@ use crate::establish;
 use crate::handoff::{ConnState, Payload, Work, Wr};
 use crate::sock::Readiness;
 
+#[allow(unsafe_code)]
+mod zero_copy;
+
+pub use zero_copy::DIRECT_SEND_MIN;
+
 /// Why a socket-mode call did not complete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -221,7 +226,7 @@ impl Connection {
         }
         let deadline = block.deadline();
         let direct = match parts {
-            [_] => block == Block::Forever && len >= crate::zero_copy::DIRECT_SEND_MIN,
+            [_] => block == Block::Forever && len >= zero_copy::DIRECT_SEND_MIN,
             _ => false,
         };
         loop {
