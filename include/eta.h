@@ -60,7 +60,8 @@
  *     straight into it; an interrupted read takes nothing even then. The one
  *     exception to EINTR: a write sent straight from the caller's buffer (above) is
  *     committed once posted, so signal handlers run while it waits and it returns
- *     the full length when the message has gone out.
+ *     the full length when the message has gone out (or -1 with the connection's
+ *     errno if the connection ended before it did).
  *     shutdown(SHUT_WR or SHUT_RDWR) closes gracefully: queued messages first, then FIN.
  *     close() of the last fd closes gracefully: queued messages first, then FIN.
  *     Closing and leaving: a blocking socket's close() returns once the engine has
@@ -70,10 +71,11 @@
  *     engine goes on in the background. At exit() the shim closes every DDP socket
  *     still open and waits, at most 5 s in all, until the engine has written what
  *     was queued on them and on sockets closed without waiting; only a process that
- *     leaves by _exit() (or a signal) with messages still queued loses them.
+ *     leaves by _exit(), exec() or a signal with messages still queued loses them.
  *     If the socket was used with eta_post_*, eta_rdma_* or eta_reg_mr, close()
  *     first waits until the engine no longer touches the program's memory (the
- *     graceful close, at most 5 s, then the connection is reset).
+ *     graceful close, at most 5 s, then the connection is reset and close() waits
+ *     for the engine to let go after the reset).
  *     A DDP socket is always close-on-exec: it does not pass into a new program image.
  *   - fork(): the parent's DDP sockets are unaffected. In the child, every call on an
  *     inherited DDP socket fails with EBADFD, except close(), which only drops the

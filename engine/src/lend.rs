@@ -27,9 +27,10 @@ pub(crate) struct Lend {
     pub eom: bool,
 }
 
-// SAFETY: the pointers are dereferenced only under the state lock by the engine
-// thread, while the lending reader is blocked in its call (see the invariant above);
-// moving the description between threads moves no access.
+// SAFETY: the pointers are dereferenced only under the state lock, by the engine
+// thread (placing) or by the lending reader itself (`placed`, taking back what was
+// placed), while the reader is inside its call (see the invariant above); moving
+// the description between threads moves no access.
 unsafe impl Send for Lend {}
 
 impl Lend {
@@ -86,6 +87,11 @@ impl Lend {
     pub fn placed_pending(&mut self, n: usize) {
         self.got += n;
         self.pending += n;
+    }
+
+    /// Every octet of the buffers is placed.
+    pub fn full(&self) -> bool {
+        self.got >= self.cap
     }
 
     /// Engine side: the FPDU of the pending octets passed its CRC.

@@ -29,7 +29,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -399,9 +399,9 @@ impl Readiness {
     /// A direct `write()`'s Send ended: the engine no longer needs its buffer. Sets
     /// `done` and wakes the writer, under the state lock (so the writer, which looks
     /// at `done` under it before it sleeps, cannot miss the wake-up).
-    pub(crate) fn send_done(&self, done: &AtomicBool) {
+    pub(crate) fn send_done(&self, done: &SendOutcome, sent: bool) {
         let mut st = self.lock();
-        done.store(true, Ordering::Release);
+        done.set(sent);
         self.wake_sleepers(&mut st);
     }
 
@@ -509,5 +509,26 @@ mod tests {
         assert!(!ib.sole_partial(3));
         assert_eq!(ib.take_sole_partial(&mut [&mut b[..]]), Some(3));
         assert!(ib.is_empty());
+    }
+}
+
+/// How a direct `write()`'s Send ended, set once by the engine thread: until then
+/// the engine may still read the writer's buffer.
+#[derive(Debug, Default)]
+pub(crate) struct SendOutcome(AtomicU8);
+
+impl SendOutcome {
+    /// The Send completed (`true`) or was flushed by the connection's end.
+    pub fn set(&self, sent: bool) {
+        self.0.store(if sent { 1 } else { 2 }, Ordering::Release);
+    }
+
+    /// `None` while the engine may still need the buffer; then whether it was sent.
+    pub fn get(&self) -> Option<bool> {
+        match self.0.load(Ordering::Acquire) {
+            0 => None,
+            1 => Some(true),
+            _ => Some(false),
+        }
     }
 }

@@ -420,3 +420,30 @@ fn responder_answers_a_bad_first_fpdu_with_a_terminate() {
         conn.error()
     );
 }
+
+#[test]
+fn half_close_mid_fpdu_while_the_peer_does_not_read_is_let_go() {
+    // The peer never reads (our 32 MiB Send fills the path), writes 4 octets of an
+    // FPDU and closes its half: the Terminate we owe it cannot be written, and the
+    // connection must still be let go of.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let t = thread::spawn(move || fake_responder(&listener));
+    let conn = Connection::connect(addr, Options::default()).unwrap();
+    let mut s = t.join().unwrap();
+    post_receives(&conn, 2);
+    conn.post_send(1, vec![7u8; 32 << 20], SendOptions::default())
+        .unwrap();
+    thread::sleep(Duration::from_millis(300));
+    s.write_all(&[0x00, 0x40, 0x41, 0x43]).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    flushed(&conn, 2);
+    wait_state(&conn, ConnState::Failed);
+    // Before, the engine kept the connection and read the end of the stream again
+    // on every turn, at 100 % of a core, until the peer read again.
+    assert!(
+        conn.wait_released(Some(Duration::from_secs(5))),
+        "the connection was not let go of"
+    );
+    drop(s);
+}

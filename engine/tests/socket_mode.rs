@@ -421,3 +421,30 @@ fn a_direct_write_returns_only_when_the_engine_let_go_of_its_buffer() {
     }
     writer.join().unwrap();
 }
+
+#[test]
+fn a_message_that_exactly_fills_a_lent_buffer_ends_there() {
+    // The reader lends a buffer exactly as long as the message before it arrives;
+    // the payload's last run goes straight into it. Each read must return the whole
+    // message with its end (MSG_EOR), and no empty message may follow.
+    let (c, rc, s, rs) = pair();
+    const LEN: usize = 32744 + 8192;
+    let writer = std::thread::spawn(move || {
+        for i in 0..4u8 {
+            std::thread::sleep(Duration::from_millis(50));
+            send_all(&c, &rc, &pattern(LEN, i));
+        }
+        (c, rc)
+    });
+    let mut buf = vec![0u8; LEN];
+    let mut seen = Vec::new();
+    for i in 0..4u8 {
+        let r = s
+            .recv_message(rs.as_raw_fd(), &mut [&mut buf[..]], false, Block::Forever)
+            .unwrap();
+        seen.push((r.len, r.end_of_message));
+        assert_eq!(buf, pattern(LEN, i), "message {i}");
+    }
+    let _w = writer.join().unwrap();
+    assert_eq!(seen, vec![(LEN, true); 4], "reads: {seen:?}");
+}

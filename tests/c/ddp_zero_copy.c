@@ -1,6 +1,6 @@
 /* ddp_zero_copy: the lent-buffer read and the direct-send write of DDP sockets
  * (include/eta.h, docs/architecture.md "Socket mode"). A blocking read that finds no
- * message lends its buffer to the engine; a blocking write of 64 KiB or more without
+ * message lends its buffer to the engine; a blocking write of 128 KiB or more without
  * SO_SNDTIMEO goes out from the caller's buffer. Their semantics are those of the
  * copy path, which is what this program checks:
  *

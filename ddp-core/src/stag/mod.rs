@@ -137,14 +137,12 @@ impl std::fmt::Debug for Table {
 }
 
 impl Table {
-    /// A key for a registration in a slot whose previous key was `old`.
+    /// A key for a registration in a slot whose previous key was `old`: a drawn
+    /// one, changed in its lowest bit if it is the old one (so a source that
+    /// repeats itself cannot stall a registration).
     fn fresh_key(&mut self, old: Option<u32>) -> u32 {
-        loop {
-            let k = self.layout.key((self.keys)());
-            if Some(k) != old {
-                return k;
-            }
-        }
+        let k = self.layout.key((self.keys)());
+        if Some(k) == old { k ^ 1 } else { k }
     }
 
     /// The slot an STag names, if its key matches.
@@ -311,8 +309,9 @@ impl MemoryTable {
     }
 
     /// Removes a registration; returns the owned buffer if it was registered with
-    /// [`register_owned`](Self::register_owned). The STag (and every older STag of the
-    /// slot) stops working immediately. Works on invalidated STags too.
+    /// [`register_owned`](Self::register_owned). The STag stops working immediately:
+    /// the slot's next registration gets another key (a key can come back only by
+    /// chance, one in 2^key_bits per reuse). Works on invalidated STags too.
     pub fn deregister(&self, stag: Stag) -> Result<Option<Box<[u8]>>, StagError> {
         let mut t = self.write();
         let (i, _) = t.layout.split(stag);
@@ -320,8 +319,9 @@ impl MemoryTable {
             Some(s) if s.entry.is_some() => s.entry.take(),
             _ => return Err(StagError::Invalid),
         };
-        // The slot keeps its key until reused; the next registration there draws
-        // another, so this STag never matches again.
+        // The slot keeps its key until reused; the next registration there gets
+        // another, so this STag stops matching (a later reuse may draw the key
+        // again, one chance in 2^key_bits each time).
         t.free.push(i);
         Ok(entry.and_then(|e| e.owner).map(OwnedMem::into_box))
     }

@@ -197,7 +197,7 @@ impl ConnShared {
             if let Some(r) = &self.sock {
                 r.release_budget(q.len);
                 if let Some(done) = q.done {
-                    r.send_done(&done);
+                    r.send_done(&done, c.status == eta_ddp_core::CompletionStatus::Success);
                 }
             }
             return;

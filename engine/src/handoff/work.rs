@@ -1,13 +1,13 @@
 //! What travels from application threads to the engine thread: work requests
 //! ([`Work`]) and control requests ([`Wr`]), with the memory they carry.
 
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use eta_ddp_core::{CompletionOp, LocalBuffer, MemoryTable, PostError, SendOptions, Stag};
 
 use crate::cq::Completion;
+use crate::sock::SendOutcome;
 
 /// The memory of a work request: owned (handed back in the completion) or the
 /// caller's (the C API; the caller keeps it valid until the completion).
@@ -95,7 +95,7 @@ pub(crate) enum Work {
         /// A direct `write()` (the caller's own buffer, see `Connection::send_message`):
         /// set when the engine no longer needs the buffer (the Send completed or was
         /// flushed); the writer waits for it.
-        done: Option<Arc<AtomicBool>>,
+        done: Option<Arc<SendOutcome>>,
     },
     Recv {
         wr_id: u64,
@@ -215,7 +215,7 @@ pub(crate) struct QuietSend {
     /// Octets of send budget to release.
     pub len: usize,
     /// Set (then the writer woken) when the engine no longer needs the buffer.
-    pub done: Option<Arc<AtomicBool>>,
+    pub done: Option<Arc<SendOutcome>>,
 }
 
 /// A request on its way from an application thread to the engine thread.

@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 use std::sync::MutexGuard;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use eta_ddp_core::{LocalBuffer, PostError, SendOptions};
@@ -20,7 +20,7 @@ use super::{Received, SockError, woke};
 use crate::api::Connection;
 use crate::handoff::{ConnState, Payload, Work};
 use crate::lend::Lend;
-use crate::sock::{Readiness, SockState};
+use crate::sock::{Readiness, SendOutcome, SockState};
 
 /// Shortest blocking `write()` sent from the caller's buffer; shorter ones are
 /// copied (a copy is cheaper than the wait for the engine's completion).
@@ -112,7 +112,7 @@ impl Connection {
         part: &[u8],
         opts: SendOptions,
     ) -> Result<(), PostError> {
-        let done = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(SendOutcome::default());
         // SAFETY: `part` stays valid and unchanged until the engine no longer needs
         // it: this function returns only after `done` is set (by the Send's
         // completion or flush, see `ConnShared::deliver`), or when the post failed
@@ -128,8 +128,12 @@ impl Connection {
         })?;
         loop {
             let st = r.lock();
-            if done.load(Ordering::Acquire) {
-                return Ok(());
+            match done.get() {
+                Some(true) => return Ok(()),
+                // Flushed: the connection ended before the message went out; the
+                // caller reports the connection's error, as for any write after it.
+                Some(false) => return Err(PostError::NotOperational),
+                None => {}
             }
             // A signal ends the futex wait with EINTR after its handler ran; a
             // time-out is never given. Either way: look again.

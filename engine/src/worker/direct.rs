@@ -171,7 +171,19 @@ impl Conn {
         if let Some(r) = &self.shared.sock {
             let mut st = r.lock();
             match st.lend.as_mut() {
-                Some(lend) => lend.verified(),
+                Some(lend) => {
+                    lend.verified();
+                    // A lend filled to its last octet by that payload is done by
+                    // size; if the payload also ended the message, take the
+                    // message's (empty) end from the pool now, under the same lock,
+                    // so the reader gets MSG_EOR with its octets, and no empty
+                    // message follows them.
+                    if lend.full() && !lend.eom {
+                        if let Some(r) = self.core.read(&mut []) {
+                            lend.eom = r.end_of_message;
+                        }
+                    }
+                }
                 None => st.inbox.verified(),
             }
         }

@@ -100,11 +100,16 @@ impl Conn {
             // FIN in the middle of a message). The peer may still be reading (a
             // half-close): tell it with the LLP Terminate "TCP connection closed,
             // terminated or lost" (RFC 5044 §8) before our FIN, so that it fails
-            // too instead of taking our FIN for a graceful close.
+            // too instead of taking our FIN for a graceful close. Best effort: one
+            // attempt to write it (the peer may have stopped reading as well), then
+            // the connection is let go of as lost, as before.
             self.shared
                 .fail(Error::ConnectionLost(io::ErrorKind::UnexpectedEof));
             self.core.mpa_error(LlpError::ConnectionLost);
             self.report();
+            self.transmit();
+            self.write_broken = None;
+            self.lost(io::ErrorKind::UnexpectedEof);
         }
     }
 

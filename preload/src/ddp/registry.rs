@@ -60,6 +60,35 @@ impl<T> ForkLock<T> {
         self.locked.store(false, Ordering::Release);
     }
 
+    /// Like [`with`](Self::with), but gives up (`None`) if the lock cannot be had
+    /// within a few thousand tries: for `exit`, which may run in a signal handler
+    /// that interrupted the lock's holder.
+    fn try_with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        for spins in 0..10_000u32 {
+            if self
+                .locked
+                .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                struct Unlock<'a>(&'a AtomicBool);
+                impl Drop for Unlock<'_> {
+                    fn drop(&mut self) {
+                        self.0.store(false, Ordering::Release);
+                    }
+                }
+                let _unlock = Unlock(&self.locked);
+                // SAFETY: the lock is held until `_unlock` drops, after `f` returns.
+                return Some(f(unsafe { &mut *self.data.get() }));
+            }
+            if spins < 64 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        None
+    }
+
     fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         self.acquire();
         struct Unlock<'a>(&'a AtomicBool);
@@ -75,19 +104,27 @@ impl<T> ForkLock<T> {
 }
 
 static MAP: ForkLock<Option<HashMap<c_int, Arc<DdpSocket>>>> = ForkLock::new(None);
+/// Connections closed without waiting for their drain (non-blocking sockets, or a
+/// blocking close that timed out), with the fork generation they belong to, for
+/// the exit handler. Behind a [`ForkLock`] like `MAP`, so a child never inherits
+/// it locked.
+static CLOSING: ForkLock<Vec<(u64, Arc<Connection>)>> = ForkLock::new(Vec::new());
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 static ATFORK: Once = Once::new();
 
 extern "C" fn before_fork() {
     MAP.acquire();
+    CLOSING.acquire();
 }
 
 extern "C" fn after_fork_parent() {
+    CLOSING.release();
     MAP.release();
 }
 
 extern "C" fn after_fork_child() {
     GENERATION.fetch_add(1, Ordering::AcqRel);
+    CLOSING.release();
     MAP.release();
 }
 
@@ -134,10 +171,11 @@ pub fn remove(fd: c_int) -> Option<Arc<DdpSocket>> {
     MAP.with(|m| m.as_mut().and_then(|m| m.remove(&fd)))
 }
 
-/// The connections of every DDP socket made in this process (not inherited
-/// across `fork`) and still open.
-pub fn open_connections() -> Vec<Arc<Connection>> {
-    MAP.with(|m| {
+/// At `exit`: the connections of every DDP socket made in this process (not
+/// inherited across `fork`) and still open. Empty if the table's lock cannot be had
+/// at once (`exit` called from a signal handler that interrupted its holder).
+pub fn open_connections_at_exit() -> Vec<Arc<Connection>> {
+    MAP.try_with(|m| {
         let mut out: Vec<Arc<Connection>> = Vec::new();
         for s in m.iter().flat_map(|m| m.values()) {
             if let Some(c) = s.conn() {
@@ -148,6 +186,40 @@ pub fn open_connections() -> Vec<Arc<Connection>> {
         }
         out
     })
+    .unwrap_or_default()
+}
+
+/// Keeps in `list` this process's connections still draining. Entries inherited
+/// from the parent across `fork` are forgotten, never dropped: dropping the last
+/// reference would close the parent's connection from the child.
+fn prune(list: &mut Vec<(u64, Arc<Connection>)>) {
+    let generation = generation();
+    for (g, c) in std::mem::take(list) {
+        if g != generation {
+            std::mem::forget(c);
+        } else if !c.is_drained() {
+            list.push((g, c));
+        }
+    }
+}
+
+/// Notes a connection closed without waiting for its drain, for the exit handler.
+pub fn closing(c: &Arc<Connection>) {
+    CLOSING.with(|list| {
+        prune(list);
+        list.push((generation(), Arc::clone(c)));
+    });
+}
+
+/// At `exit`: this process's connections closed without waiting and still
+/// draining (empty if the lock cannot be had at once, as above).
+pub fn closing_at_exit() -> Vec<Arc<Connection>> {
+    CLOSING
+        .try_with(|list| {
+            prune(list);
+            list.iter().map(|(_, c)| Arc::clone(c)).collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The fds at or above `low` and at most `high`.

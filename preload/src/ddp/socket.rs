@@ -382,35 +382,21 @@ impl DdpSocket {
                     c.id()
                 );
                 c.abort();
+                // Unbounded on purpose: until the engine has let go after the
+                // reset, it may still touch the program's memory, which the program
+                // may reuse as soon as close() returns.
                 c.wait_released(None);
             }
         } else if self.nonblock.load(Ordering::Acquire) {
-            closing(Some(c));
+            registry::closing(c);
         } else if !c.wait_drained(Some(DRAIN_TIMEOUT)) {
             log::debug!(
                 "connection {}: queued messages not written within {DRAIN_TIMEOUT:?} of close; the engine goes on in the background",
                 c.id()
             );
-            closing(Some(c));
+            registry::closing(c);
         }
     }
-}
-
-/// Connections closed without waiting for their drain (non-blocking sockets, or a
-/// blocking close that timed out), with the fork generation they belong to, for
-/// [`drain_at_exit`]. Pruned of drained ones at every addition.
-static CLOSING: Mutex<Vec<(u64, Arc<Connection>)>> = Mutex::new(Vec::new());
-
-/// Adds `c` to [`CLOSING`] (if given) after dropping the drained ones; returns
-/// those of this process still draining.
-fn closing(c: Option<&Arc<Connection>>) -> Vec<Arc<Connection>> {
-    let generation = registry::generation();
-    let mut list = CLOSING.lock().unwrap_or_else(|p| p.into_inner());
-    list.retain(|(g, c)| *g == generation && !c.is_drained());
-    if let Some(c) = c {
-        list.push((generation, Arc::clone(c)));
-    }
-    list.iter().map(|(_, c)| Arc::clone(c)).collect()
 }
 
 /// How long a blocking `close` of a DDP socket, and the exit of the process, wait
@@ -422,8 +408,8 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// queued, so that a program that writes and leaves (with or without `close`)
 /// loses nothing, as on TCP, where the kernel sends what the process left behind.
 pub fn drain_at_exit() {
-    let mut conns = registry::open_connections();
-    conns.extend(closing(None));
+    let mut conns = registry::open_connections_at_exit();
+    conns.extend(registry::closing_at_exit());
     if conns.is_empty() {
         return;
     }
