@@ -101,6 +101,16 @@ fn fake_responder(listener: &TcpListener) -> TcpStream {
     s
 }
 
+/// An eta Initiator connected to a [`fake_responder`]: (our connection, the peer's
+/// raw stream).
+fn connected_to_fake_responder() -> (Connection, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let t = thread::spawn(move || fake_responder(&listener));
+    let conn = Connection::connect(addr, Options::default()).unwrap();
+    (conn, t.join().unwrap())
+}
+
 /// Completes MPA setup by hand as Initiator on a plain socket (CRC per default);
 /// the Responder must send nothing after its Reply before the first FPDU.
 fn fake_initiator(addr: std::net::SocketAddr) -> TcpStream {
@@ -129,11 +139,7 @@ fn flushed(conn: &Connection, n: u64) {
 
 #[test]
 fn reset_by_peer_flushes_and_reports() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let t = thread::spawn(move || fake_responder(&listener));
-    let conn = Connection::connect(addr, Options::default()).unwrap();
-    let s = t.join().unwrap();
+    let (conn, s) = connected_to_fake_responder();
     // Linger 0: close sends RST.
     let linger = libc::linger {
         l_onoff: 1,
@@ -163,11 +169,7 @@ fn reset_by_peer_flushes_and_reports() {
 
 #[test]
 fn half_close_mid_message_is_an_error() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let t = thread::spawn(move || fake_responder(&listener));
-    let conn = Connection::connect(addr, Options::default()).unwrap();
-    let mut s = t.join().unwrap();
+    let (conn, mut s) = connected_to_fake_responder();
     // Receives posted first: once the FIN is in, posting fails (NotConnected).
     post_receives(&conn, 2);
     // Half an FPDU, then FIN.
@@ -307,11 +309,7 @@ fn assert_crc_terminate(sent: &[u8]) {
 
 #[test]
 fn bad_crc_from_the_peer_draws_a_terminate_with_a_good_crc() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let t = thread::spawn(move || fake_responder(&listener));
-    let conn = Connection::connect(addr, Options::default()).unwrap();
-    let mut s = t.join().unwrap();
+    let (conn, mut s) = connected_to_fake_responder();
     conn.post_recv(1, vec![0; 64]).unwrap();
     s.write_all(&untagged_fpdu(
         Opcode::Send,
@@ -342,11 +340,7 @@ fn bad_crc_from_the_peer_draws_a_terminate_with_a_good_crc() {
 /// 6.1's siw gets this wrong; see docs/interop.md, "siw's split-trailer misread".)
 #[test]
 fn trailers_split_across_reads_are_reassembled() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let t = thread::spawn(move || fake_responder(&listener));
-    let conn = Connection::connect(addr, Options::default()).unwrap();
-    let mut s = t.join().unwrap();
+    let (conn, mut s) = connected_to_fake_responder();
     s.set_nodelay(true).unwrap();
     let region = conn
         .register(vec![0; 64 << 10], Access::REMOTE_WRITE)
@@ -426,11 +420,7 @@ fn half_close_mid_fpdu_while_the_peer_does_not_read_is_let_go() {
     // The peer never reads (our 32 MiB Send fills the path), writes 4 octets of an
     // FPDU and closes its half: the Terminate we owe it cannot be written, and the
     // connection must still be let go of.
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let t = thread::spawn(move || fake_responder(&listener));
-    let conn = Connection::connect(addr, Options::default()).unwrap();
-    let mut s = t.join().unwrap();
+    let (conn, mut s) = connected_to_fake_responder();
     post_receives(&conn, 2);
     conn.post_send(1, vec![7u8; 32 << 20], SendOptions::default())
         .unwrap();
