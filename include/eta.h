@@ -146,6 +146,11 @@ extern "C" {
  * completions instead of the socket's own queue (before the switch, or on the
  * listening socket). */
 #define ETA_CQ 10
+/* int: the largest FPDU this side sends, in octets on the wire (MPA length, pad,
+ * markers and CRC included), for peers that take only FPDUs up to the MTU or 16 KiB;
+ * 0 (the default) sizes FPDUs from the connection's EMSS (RFC 5044 section 4.5).
+ * 256 to 65536, else EINVAL; set before the switch or on the listening socket. */
+#define ETA_MAX_FPDU 11
 
 /* The largest message write() or eta_post_send() accepts (RDMAP: 2^32 - 1 octets). */
 #define ETA_MAX_MESSAGE 0xffffffffu

@@ -111,7 +111,15 @@ impl Connection {
         let local = stream.local_addr()?;
         let peer = stream.peer_addr()?;
         let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+        // FPDUs are sized to the EMSS (RFC 5044 §4.5), or to the program's cap.
         let emss = sys::tcp_maxseg(fd)?;
+        let emss = match opts.max_fpdu {
+            Some(cap) if cap < crate::config::MIN_FPDU => {
+                return Err(Error::Config(eta_ddp_core::ConfigError::MulpduTooSmall));
+            }
+            Some(cap) => emss.min(cap),
+            None => emss,
+        };
         if let Some(after) = opts.dead_peer_timeout {
             sys::dead_peer_timeout(fd, after)?;
         }

@@ -197,7 +197,17 @@ pub struct Options {
     /// and writable as a socket is, and `read()`-style calls take the Send messages
     /// that arrive with no receive posted ([`crate::Connection::recv_message`]).
     pub socket: Option<Arc<crate::Readiness>>,
+    /// The largest FPDU this end sends, in octets on the wire (length field, pad,
+    /// markers and CRC included): for peers that take only FPDUs up to the MTU or,
+    /// like some RNICs, 16 KiB. `None` (the default) sizes FPDUs from the
+    /// connection's EMSS (RFC 5044 §4.5); a cap above the EMSS changes nothing. At
+    /// least [`MIN_FPDU`]: below, the connection fails with `Error::Config`.
+    pub max_fpdu: Option<u32>,
 }
+
+/// The smallest FPDU cap ([`Options::max_fpdu`]): room for the largest header and a
+/// Terminate with its included headers.
+pub const MIN_FPDU: u32 = 256;
 
 impl Default for Options {
     fn default() -> Self {
@@ -214,6 +224,7 @@ impl Default for Options {
             dead_peer_timeout: Some(Duration::from_secs(60)),
             responder_sends_first: false,
             socket: None,
+            max_fpdu: None,
         }
     }
 }
@@ -231,6 +242,7 @@ impl std::fmt::Debug for Options {
             .field("dead_peer_timeout", &self.dead_peer_timeout)
             .field("responder_sends_first", &self.responder_sends_first)
             .field("socket", &self.socket.is_some())
+            .field("max_fpdu", &self.max_fpdu)
             .finish_non_exhaustive()
     }
 }

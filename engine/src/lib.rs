@@ -84,7 +84,7 @@ mod tx;
 mod worker;
 
 pub use api::{Connection, RxStats};
-pub use config::{AcceptFilter, DEFAULT_SPIN, Decision, EngineConfig, EnvError, Options};
+pub use config::{AcceptFilter, DEFAULT_SPIN, Decision, EngineConfig, EnvError, MIN_FPDU, Options};
 pub use cq::{Completion, CompletionOp, CompletionQueue, CompletionStatus};
 pub use engine::started;
 pub use error::Error;

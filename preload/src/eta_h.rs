@@ -46,6 +46,8 @@ eta_h! {
     ETA_ERROR: c_int = 9;
     /// int, set only: a shared completion queue from `eta_cq_create`.
     ETA_CQ: c_int = 10;
+    /// int: the largest FPDU this side sends, in octets on the wire (0: the EMSS).
+    ETA_MAX_FPDU: c_int = 11;
 
     /// The largest message `write` or `eta_post_send` accepts (RDMAP: 2^32 - 1).
     ETA_MAX_MESSAGE: u32 = u32::MAX;

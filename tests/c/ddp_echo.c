@@ -196,6 +196,8 @@ static int client(int port, const char *mode) {
     int s = SYS(socket(AF_INET, SOCK_STREAM, 0));
     CHECK(get_int(s, SOL_ETA, ETA_DDPMODE) == 0, "ETA_DDPMODE of a plain TCP socket is not 0");
     if (full) SYS(setsockopt(s, SOL_ETA, ETA_PRIVATE_DATA, CLIENT_PD, strlen(CLIENT_PD)));
+    /* FPDUs no larger than an Ethernet MTU: every message below still arrives whole. */
+    if (full) set_int(s, SOL_ETA, ETA_MAX_FPDU, 1500);
     if (crc0) set_int(s, SOL_ETA, ETA_CRC, 0);
     if (rev1) set_int(s, SOL_ETA, ETA_MPA_REV, 1);
     set_int(s, SOL_ETA, ETA_DDPMODE, 1);
@@ -228,6 +230,8 @@ static int client(int port, const char *mode) {
         CHECK(rtr == ETA_RTR_WRITE && ird == 16 && ord == 16, "ETA_RTR %d ETA_IRD %d ETA_ORD %d, wanted 1 16 16", rtr,
               ird, ord);
         ok("negotiated: ETA_RTR %d (RDMA Write), ETA_IRD %d, ETA_ORD %d (defaults)", rtr, ird, ord);
+        CHECK(get_int(s, SOL_ETA, ETA_MAX_FPDU) == 1500, "ETA_MAX_FPDU after connect is not 1500");
+        ok("ETA_MAX_FPDU 1500 after connect: this side's FPDUs fit an Ethernet MTU");
     }
     if (rev1) {
         int rtr = get_int(s, SOL_ETA, ETA_RTR);

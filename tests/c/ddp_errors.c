@@ -77,6 +77,15 @@ static void options(void) {
     SYS(setsockopt(s, SOL_ETA, ETA_PRIVATE_DATA, pd, 512));
     ok("ETA_PRIVATE_DATA (MPA revision 1): 512 octets accepted, 513 refused");
     close(s);
+    s = SYS(socket(AF_INET, SOCK_STREAM, 0));
+    int small = 255, big = 65537, mtu = 1500;
+    EXPECT_ERR(setsockopt(s, SOL_ETA, ETA_MAX_FPDU, &small, sizeof small), EINVAL);
+    EXPECT_ERR(setsockopt(s, SOL_ETA, ETA_MAX_FPDU, &big, sizeof big), EINVAL);
+    CHECK(get_int(s, SOL_ETA, ETA_MAX_FPDU) == 0, "ETA_MAX_FPDU changed by a refused value");
+    SYS(setsockopt(s, SOL_ETA, ETA_MAX_FPDU, &mtu, sizeof mtu));
+    CHECK(get_int(s, SOL_ETA, ETA_MAX_FPDU) == 1500, "ETA_MAX_FPDU 1500 not reported");
+    ok("ETA_MAX_FPDU: 255 and 65537 refused, 1500 accepted and reported");
+    close(s);
 }
 
 static void before_connect(void) {

@@ -464,7 +464,11 @@ impl Pair<'_> {
             if self.preload {
                 shimmed(&mut cmd);
             } else {
-                cmd.env_remove("LD_PRELOAD").env_remove("ETA_LOG");
+                // Cargo's LD_LIBRARY_PATH (target/<profile>, where an older
+                // libeta.so may lie) would win over the program's own RUNPATH.
+                cmd.env_remove("LD_PRELOAD")
+                    .env_remove("ETA_LOG")
+                    .env_remove("LD_LIBRARY_PATH");
             }
             cmd
         };

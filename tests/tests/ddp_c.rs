@@ -122,9 +122,10 @@ fn echo_messages_boundaries_options_and_graceful_close() {
             "ok: short reads: 30 + 30 + 40 octets, MSG_EOR only on the last part, nothing lost",
             "ok: MSG_PEEK does not consume: peek 10, peek 50, then recv 50",
             "ok: 5 messages then shutdown(SHUT_WR): read() -> 0 once the server has closed",
+            "ok: ETA_MAX_FPDU 1500 after connect: this side's FPDUs fit an Ethernet MTU",
         ],
     );
-    assert_checks(full, "ddp_echo client full", 16);
+    assert_checks(full, "ddp_echo client full", 17);
     crc0.assert_lines(
         "ddp_echo client crc0",
         &[

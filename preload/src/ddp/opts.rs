@@ -6,8 +6,8 @@ use std::fmt;
 use eta_engine::{CompletionQueue, LocalConfig, Negotiated, Options, RtrType, RtrTypes};
 
 use crate::eta_h::{
-    ETA_CRC, ETA_DDPMODE, ETA_ERROR, ETA_IRD, ETA_MARKERS, ETA_MPA_REV, ETA_ORD, ETA_PRIVATE_DATA,
-    ETA_RTR, ETA_RTR_READ, ETA_RTR_SEND, ETA_RTR_WRITE,
+    ETA_CRC, ETA_DDPMODE, ETA_ERROR, ETA_IRD, ETA_MARKERS, ETA_MAX_FPDU, ETA_MPA_REV, ETA_ORD,
+    ETA_PRIVATE_DATA, ETA_RTR, ETA_RTR_READ, ETA_RTR_SEND, ETA_RTR_WRITE,
 };
 
 /// What a socket asks for.
@@ -21,6 +21,8 @@ pub struct EtaOpts {
     pub private_data: Vec<u8>,
     /// `ETA_CQ`: a shared completion queue.
     pub cq: Option<CompletionQueue>,
+    /// `ETA_MAX_FPDU`: the largest FPDU to send (`None`: the EMSS).
+    pub max_fpdu: Option<u32>,
 }
 
 /// Why an option could not be set.
@@ -81,6 +83,13 @@ impl EtaOpts {
                 };
                 self.mpa.peer_to_peer = v != 0 && self.mpa.revision >= 2;
             }
+            ETA_MAX_FPDU => {
+                self.max_fpdu = match int(val)? {
+                    0 => None,
+                    v @ 256..=65536 => Some(v as u32),
+                    _ => return Err(OptError::Invalid),
+                }
+            }
             _ => return Err(OptError::Unknown),
         }
         Ok(())
@@ -114,6 +123,7 @@ impl EtaOpts {
                 i(mask)
             }
             ETA_ERROR => Some(vec![0]),
+            ETA_MAX_FPDU => i(self.max_fpdu.map_or(0, |v| v as i32)),
             _ => None,
         }
     }
@@ -127,6 +137,7 @@ impl EtaOpts {
             recv_cq: self.cq.clone(),
             // The program made the TCP connection: there is no reconnecting with Rev 1.
             rev1_fallback: false,
+            max_fpdu: self.max_fpdu,
             ..Options::default()
         }
     }

@@ -7,7 +7,7 @@ use libc::{c_int, c_void, size_t, socklen_t};
 use super::{Way, capi, fail, lookup, registry, slice, way};
 use crate::ddp::opts::{self, EtaOpts, OptError};
 use crate::ddp::socket::{DdpSocket, Phase, Role};
-use crate::eta_h::{ETA_CQ, ETA_DDPMODE, ETA_ERROR, SOL_ETA};
+use crate::eta_h::{ETA_CQ, ETA_DDPMODE, ETA_ERROR, ETA_MAX_FPDU, SOL_ETA};
 use crate::fdtable::{self, FD_TABLE_LEN, FdKind};
 use crate::{log, real};
 
@@ -167,6 +167,8 @@ fn get_eta(fd: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> c_i
         return put_opt(&text, val, len);
     }
     let v = match s.conn() {
+        // The cap is this side's own setting, not negotiated: what was asked.
+        Some(_) if name == ETA_MAX_FPDU => s.opts().get(name),
         Some(c) => opts::negotiated(c.negotiated(), c.peer_private_data(), name),
         None => s.opts().get(name),
     };
