@@ -7,7 +7,7 @@ use std::io;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once};
 
-use eta_ddp_core::{KeySource, MemoryTable};
+use eta_ddp_core::{KeySource, MemoryTable, predictable_keys};
 
 use crate::config::EngineConfig;
 use crate::error::Error;
@@ -121,45 +121,24 @@ const STAG_CAPACITY: u32 = 65_535;
 /// knowing its own STags tells a peer nothing about the process's other regions
 /// (docs/architecture.md, "STags and what a peer can guess"). Fails the engine's
 /// start if the kernel has no random source. Should a later refill fail, the keys
-/// go on from the secret octets already drawn, stirred with a counter (SplitMix64).
+/// go on from a SplitMix64 sequence seeded with a secret drawn at the start.
 fn random_keys() -> io::Result<KeySource> {
-    let mut words = [0u64; 32];
+    let mut seed = [0u8; 8];
+    sys::random_fill(&mut seed)?;
+    let mut fallback = predictable_keys(u64::from_ne_bytes(seed));
     let mut octets = [0u8; 256];
     sys::random_fill(&mut octets)?;
     let mut at = 0;
-    let mut stir = 0u64;
-    load(&mut words, &octets);
     Ok(Box::new(move || {
-        if at == words.len() * 2 {
-            if sys::random_fill(&mut octets).is_ok() {
-                load(&mut words, &octets);
-            } else {
-                for w in &mut words {
-                    stir = stir.wrapping_add(0x9E37_79B9_7F4A_7C15);
-                    let mut z = *w ^ stir;
-                    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-                    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-                    *w = z ^ (z >> 31);
-                }
+        if at == octets.len() {
+            if sys::random_fill(&mut octets).is_err() {
+                return fallback();
             }
             at = 0;
         }
-        let w = words[at / 2];
-        let v = if at % 2 == 0 {
-            w as u32
-        } else {
-            (w >> 32) as u32
-        };
-        at += 1;
-        v
+        let mut key = [0u8; 4];
+        key.copy_from_slice(&octets[at..at + 4]);
+        at += 4;
+        u32::from_ne_bytes(key)
     }))
-}
-
-/// The 32 words of 256 random octets.
-fn load(words: &mut [u64; 32], octets: &[u8; 256]) {
-    for (w, c) in words.iter_mut().zip(octets.chunks_exact(8)) {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(c);
-        *w = u64::from_ne_bytes(b);
-    }
 }

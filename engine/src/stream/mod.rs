@@ -240,7 +240,12 @@ impl Connection {
             let queued = r.queued.fetch_add(len, Ordering::AcqRel);
             if queued < crate::sock::SEND_BUDGET {
                 let posted = if direct {
-                    self.post_direct(r, parts[0], opts)
+                    match self.post_direct(r, parts[0], opts) {
+                        Ok(true) => Ok(()),
+                        // Flushed after it was posted: the engine released the budget.
+                        Ok(false) => return Err(self.ended()),
+                        Err(e) => Err(e),
+                    }
                 } else {
                     let mut buf = Vec::with_capacity(len);
                     for p in parts {

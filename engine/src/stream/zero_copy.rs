@@ -100,18 +100,18 @@ impl Connection {
     }
 
     /// Sends `part` as one Send message from the caller's memory, and waits until
-    /// the engine no longer needs it (its completion, or its flush if the
-    /// connection ends first). The wait cannot be cut short: once posted, the
-    /// message is committed to the wire, so the call must return its full length
-    /// and must not return while the engine may still read the buffer. A signal
-    /// handler runs during the wait and the wait goes on (the call then returns
-    /// the full length, as a `write()` that completed before the signal would).
+    /// the engine no longer needs it: `Ok(true)` at its completion, `Ok(false)` at
+    /// its flush if the connection ended first. The wait cannot be cut short: once
+    /// posted, the message is committed, and the call must not return while the
+    /// engine may still read the buffer. A signal handler runs during the wait and
+    /// the wait goes on (a sent message then returns the full length, as a
+    /// `write()` that completed before the signal would).
     pub(crate) fn post_direct(
         &self,
         r: &Readiness,
         part: &[u8],
         opts: SendOptions,
-    ) -> Result<(), PostError> {
+    ) -> Result<bool, PostError> {
         let done = Arc::new(SendOutcome::default());
         // SAFETY: `part` stays valid and unchanged until the engine no longer needs
         // it: this function returns only after `done` is set (by the Send's
@@ -128,12 +128,10 @@ impl Connection {
         })?;
         loop {
             let st = r.lock();
-            match done.get() {
-                Some(true) => return Ok(()),
-                // Flushed: the connection ended before the message went out; the
-                // caller reports the connection's error, as for any write after it.
-                Some(false) => return Err(PostError::NotOperational),
-                None => {}
+            // `Some(false)`: flushed, the connection ended before the message went
+            // out (its send budget is already released, as for any quiet Send).
+            if let Some(sent) = done.get() {
+                return Ok(sent);
             }
             // A signal ends the futex wait with EINTR after its handler ran; a
             // time-out is never given. Either way: look again.

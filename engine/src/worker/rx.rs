@@ -106,7 +106,6 @@ impl Conn {
             self.shared
                 .fail(Error::ConnectionLost(io::ErrorKind::UnexpectedEof));
             self.core.mpa_error(LlpError::ConnectionLost);
-            self.report();
             self.transmit();
             self.write_broken = None;
             self.lost(io::ErrorKind::UnexpectedEof);
